@@ -1,0 +1,133 @@
+r"""Gradient checks by central differences (float64 only), as in the cs231n notes.
+
+The derivative of a scalar :math:`f` is estimated entry by entry by
+:math:`(f(x + h e_i) - f(x - h e_i)) / 2h`, whose error is :math:`O(h^2)` plus round-off
+:math:`O(\epsilon f / h)`.  Discrepancies are measured by the relative error
+
+.. math:: r(a, b) = \frac{\max_i |a_i - b_i|}{\max(10^{-8},\ \max_i (|a_i| + |b_i|))},
+
+the cs231n ratio with numerator and denominator taken over the whole array: an entry that is
+zero up to round-off would make an entrywise ratio meaningless.  Use :math:`r < 10^{-7}` for
+smooth functions and :math:`10^{-5}` near ReLU or max-pooling kinks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+class GradientCheckError(AssertionError):
+    """A gradient check found a relative error above its tolerance."""
+
+
+def _require_float64(x: np.ndarray, name: str) -> None:
+    if np.asarray(x).dtype != np.float64:
+        raise ValueError(f"{name} must be float64 for finite differences, got {np.asarray(x).dtype}")
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central-difference gradient of ``f()`` with respect to the array ``x``, perturbed *in place*.
+
+    ``f`` takes no argument and must read ``x`` (e.g. a parameter array of a layer).
+    """
+    _require_float64(x, "x")
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def relative_error(a, b) -> float:
+    """:math:`\\max|a - b| / \\max(10^{-8}, \\max(|a| + |b|))` over whole arrays of the same shape."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
+
+
+def _verdict(errors: dict[str, float], tol: float | None) -> dict[str, float]:
+    if tol is not None:
+        bad = {k: v for k, v in errors.items() if not v < tol}
+        if bad:
+            raise GradientCheckError(f"relative errors above {tol:g}: {bad}")
+    return errors
+
+
+def check_layer(layer, x, rng: np.random.Generator, *, train=False, tol=None, h=1e-5) -> dict[str, float]:
+    r"""Compare ``layer.backward`` with finite differences of :math:`f = \sum G\odot \mathrm{layer}(x)`.
+
+    ``G`` is a random upstream gradient from ``rng``.  Returns the relative error for the input
+    (key ``"x"``) and for every parameter; with ``tol``, raises :class:`GradientCheckError` if any
+    is not below it.  Dropout layers are checked with ``train=False`` (a fresh mask per call
+    would make ``f`` random).
+    """
+    x = np.array(x, dtype=np.float64)
+    out = layer.forward(x, train=train)
+    g = rng.standard_normal(out.shape)
+    analytic_x = layer.backward(g)
+    analytic = {k: v.copy() for k, v in layer.grads.items()}
+
+    def f():
+        return float(np.sum(g * layer.forward(x, train=train)))
+
+    errors = {"x": relative_error(analytic_x, numerical_gradient(f, x, h))}
+    for k, p in layer.params.items():
+        _require_float64(p, f"parameter {k}")
+        errors[k] = relative_error(analytic[k], numerical_gradient(f, p, h))
+    return _verdict(errors, tol)
+
+
+def check_loss(loss, z, y, *, tol=None, h=1e-5) -> float:
+    """Relative error of ``loss.grad(z, y)`` against finite differences of ``loss(z, y)``."""
+    z = np.array(z, dtype=np.float64)
+    err = relative_error(loss.grad(z, y), numerical_gradient(lambda: loss(z, y), z, h))
+    return _verdict({"z": err}, tol)["z"]
+
+
+def check_network(net, loss, x, y, *, tol=None, h=1e-5) -> dict[str, float]:
+    """Relative error of back-propagated gradients of ``loss(net(x), y)`` for every parameter, by name."""
+    x = np.array(x, dtype=np.float64)
+    net.backward(loss.grad(net.forward(x), y))
+    analytic = {name: g.copy() for name, _, g in net.named_parameters()}
+
+    def f():
+        return loss(net.forward(x), y)
+
+    errors = {}
+    for name, p, _ in net.named_parameters():
+        _require_float64(p, f"parameter {name}")
+        errors[name] = relative_error(analytic[name], numerical_gradient(f, p, h))
+    return _verdict(errors, tol)
+
+
+def jacobian(layer, x, wrt: str = "x") -> np.ndarray:
+    r"""The Jacobian of one sample's output with respect to its input or a parameter, read off ``backward``.
+
+    ``x`` holds one sample (batch size 1).  Row ``i`` is ``backward(e_i)`` for the unit upstream
+    gradient :math:`e_i` on output entry ``i`` -- so the matrix is exactly what back-propagation
+    uses, :math:`\partial x^{(k)}/\partial x^{(k-1)}` (``wrt="x"``) or
+    :math:`\partial x^{(k)}/\partial w^{(k)}` (``wrt`` a key of ``layer.params``), entries flattened
+    in C order.  Shape ``(output size, input or parameter size)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[:1] != (1,):
+        raise ValueError(f"x must hold exactly one sample (batch size 1), got shape {x.shape}")
+    if wrt != "x" and wrt not in layer.params:
+        raise ValueError(f"wrt must be 'x' or one of {sorted(layer.params)}, got {wrt!r}")
+    out = layer.forward(x)
+    rows = []
+    for i in range(out.size):
+        e = np.zeros(out.size)
+        e[i] = 1.0
+        dx = layer.backward(e.reshape(out.shape))
+        rows.append((dx if wrt == "x" else layer.grads[wrt]).ravel())
+    return np.array(rows)

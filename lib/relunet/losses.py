@@ -1,0 +1,172 @@
+r"""Losses on scores (logits) and the soft-max family.
+
+Every loss takes the scores ``z`` of shape ``(N, K)`` -- the network's output *before* any
+soft-max -- and targets ``y``: either integer labels of shape ``(N,)`` (turned into one-hot
+vectors :math:`\mathbf q`) or a target array of shape ``(N, K)``.  The value is the **batch
+mean** :math:`L = \frac1N\sum_n \ell_n`, so ``grad`` returns :math:`\partial L/\partial z`, which
+carries the factor :math:`1/N`.
+
+Constants.  The quadratic losses use the factor :math:`\tfrac12` of Zhang/Hofmann's slides,
+:math:`\ell = \tfrac12\|\mathbf y - \boldsymbol\nu\|^2`, whose gradient is :math:`\boldsymbol\nu - \mathbf y`
+with no stray 2.  The "NN loss exploration" note uses :math:`\tfrac1K\|\cdot\|^2` instead: its
+losses are ours times :math:`2/K`, which rescales gradients and never changes their direction.
+
+Stability.  Log-sum-exp subtracts the row maximum before exponentiating; no ``eps``, no
+clipping.  Values and gradients of ``CrossEntropy``, ``SoftmaxQuadratic`` and ``Quadratic`` are
+finite for scores of any finite size.  ``ExpQuadratic`` is different: its true value grows like
+:math:`e^{2s}` and exceeds the largest float64 once a score passes :math:`\tfrac12\log(\text{max})
+\approx 354.9`; it raises a ``ValueError`` there rather than return ``inf``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import as_float_array, as_labels
+
+#: The largest score for which :math:`e^{2s}` is a finite float64.
+EXP_QUADRATIC_MAX_SCORE = 0.5 * np.log(np.finfo(np.float64).max) - 1.0
+
+
+def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    r""":math:`\log\sum_i e^{z_i}` along ``axis``, computed as :math:`m + \log\sum_i e^{z_i - m}`, :math:`m=\max_i z_i`."""
+    z = np.asarray(z, dtype=float)
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    r""":math:`\log p_i = z_i - \log\sum_j e^{z_j}`, stable for large scores."""
+    z = np.asarray(z, dtype=float)
+    return z - np.expand_dims(logsumexp(z, axis=axis), axis)
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""The soft-max :math:`p_i = e^{z_i}/\sum_j e^{z_j}`, a point of the simplex (Tomasi, §1)."""
+    z = np.asarray(z, dtype=float)
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_jvp(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    r"""Row-wise :math:`J\mathbf u` with :math:`J = \operatorname{diag}(\mathbf p) - \mathbf p\mathbf p^T` (symmetric)."""
+    return p * (u - np.sum(p * u, axis=-1, keepdims=True))
+
+
+class Loss:
+    """A loss on scores: ``loss(z, y)`` is the batch mean, ``loss.grad(z, y)`` its gradient in ``z``."""
+
+    #: whether (N, K) targets must lie on the probability simplex
+    needs_distribution = False
+
+    def _inputs(self, z, y) -> tuple[np.ndarray, np.ndarray]:
+        z = as_float_array(z, "z", ndim=2)
+        n, k = z.shape
+        if n == 0:
+            raise ValueError("z must hold at least one sample, got shape (0, K)")
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 2:
+            q = as_float_array(y_arr, "y", ndim=2)
+            if q.shape != z.shape:
+                raise ValueError(f"y as targets must have the shape of z {z.shape}, got {q.shape}")
+            if self.needs_distribution and (
+                np.any(q < 0) or not np.allclose(q.sum(axis=1), 1.0, atol=1e-9)
+            ):
+                raise ValueError("y as targets must be probability vectors (rows >= 0 summing to 1)")
+        else:
+            labels = as_labels(y_arr, "y", n, k)
+            q = np.zeros((n, k))
+            q[np.arange(n), labels] = 1.0
+        return z.astype(np.float64, copy=False), q
+
+    def per_sample(self, z, y) -> np.ndarray:
+        """The per-sample losses :math:`\\ell_n`, shape ``(N,)``."""
+        z, q = self._inputs(z, y)
+        return self._per_sample(z, q)
+
+    def __call__(self, z, y) -> float:
+        return float(np.mean(self.per_sample(z, y)))
+
+    def sample_grad(self, z, y) -> np.ndarray:
+        """The per-sample gradients :math:`\\partial\\ell_n/\\partial z_n`, shape ``(N, K)`` (no 1/N)."""
+        z, q = self._inputs(z, y)
+        return self._sample_grad(z, q)
+
+    def grad(self, z, y) -> np.ndarray:
+        """:math:`\\partial L/\\partial z` for the batch mean :math:`L`, shape ``(N, K)``."""
+        g = self.sample_grad(z, y)
+        return g / g.shape[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CrossEntropy(Loss):
+    r"""Soft-max cross-entropy :math:`\ell = -\sum_k q_k\log p_k = \log\sum_i e^{z_i} - \mathbf q^T\mathbf z`.
+
+    For a label :math:`y` this is :math:`-\log p_y` (Tomasi §2.2; Zhang eq. 25).  Gradient:
+    :math:`\partial\ell/\partial\mathbf z = \mathbf p - \mathbf q`.
+    """
+
+    needs_distribution = True
+
+    def _per_sample(self, z, q):
+        return logsumexp(z) - np.sum(q * z, axis=1)
+
+    def _sample_grad(self, z, q):
+        return softmax(z) - q
+
+
+class SoftmaxQuadratic(Loss):
+    r"""Quadratic loss on the soft-max output, :math:`\ell = \tfrac12\|\mathbf p - \mathbf q\|^2`.
+
+    The :math:`L_1` of the Q&A on gradient norms and the "MSE variant" of the loss-exploration
+    note (which uses :math:`1/K` instead of :math:`1/2`).  Gradient:
+    :math:`\partial\ell/\partial\mathbf z = J(\mathbf p - \mathbf q)`, :math:`J = \operatorname{diag}(\mathbf p) - \mathbf p\mathbf p^T`.
+    """
+
+    def _per_sample(self, z, q):
+        return 0.5 * np.sum((softmax(z) - q) ** 2, axis=1)
+
+    def _sample_grad(self, z, q):
+        p = softmax(z)
+        return softmax_jvp(p, p - q)
+
+
+class Quadratic(Loss):
+    r"""Quadratic loss on the scores themselves, :math:`\ell = \tfrac12\|\mathbf z - \mathbf q\|^2`.
+
+    The regression loss of Tomasi §2 and Zhang eq. (5) (there :math:`\|\cdot\|^2` without the
+    half), the "MSE" of the loss-exploration note (:math:`\tfrac1K\|\cdot\|^2`).  Gradient
+    :math:`\mathbf z - \mathbf q`, i.e. the negative gradient :math:`\mathbf y - \boldsymbol\nu` of the slides.
+    """
+
+    def _per_sample(self, z, q):
+        return 0.5 * np.sum((z - q) ** 2, axis=1)
+
+    def _sample_grad(self, z, q):
+        return z - q
+
+
+class ExpQuadratic(Loss):
+    r"""The loss-exploration note's proposal, :math:`\ell = \tfrac12\|\mathbf q - e^{\mathbf z}\|^2`.
+
+    Gradient :math:`(e^{\mathbf z} - \mathbf q)\odot e^{\mathbf z}`.  Its value overflows float64 for
+    scores above :data:`EXP_QUADRATIC_MAX_SCORE` (about 353.9); such scores raise ``ValueError``.
+    """
+
+    def _inputs(self, z, y):
+        z, q = super()._inputs(z, y)
+        if np.max(z) > EXP_QUADRATIC_MAX_SCORE:
+            raise ValueError(
+                f"z has a score {np.max(z):.4g} above {EXP_QUADRATIC_MAX_SCORE:.1f}: "
+                "ExpQuadratic's value e^(2z) would overflow float64"
+            )
+        return z, q
+
+    def _per_sample(self, z, q):
+        return 0.5 * np.sum((q - np.exp(z)) ** 2, axis=1)
+
+    def _sample_grad(self, z, q):
+        e = np.exp(z)
+        return (e - q) * e

@@ -1,0 +1,77 @@
+"""``Sequential``: a stack of layers, forward in order and backward in reverse (Tomasi, Algorithm 1, batched)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Layer
+
+
+class Sequential:
+    r"""The composition :math:`F = F^L\circ\cdots\circ F^1` of its layers; its output is the scores :math:`\mathbf z`."""
+
+    def __init__(self, layers: list[Layer]):
+        layers = list(layers)
+        if not layers or not all(isinstance(lay, Layer) for lay in layers):
+            raise ValueError("layers must be a non-empty list of relunet layers")
+        self.layers = layers
+
+    def forward(self, x, *, train: bool = False) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, train=train)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad_out) -> np.ndarray:
+        """Back-propagate :math:`\\partial L/\\partial z`; fills every layer's ``grads``, returns :math:`\\partial L/\\partial x`."""
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def predict(self, x) -> np.ndarray:
+        """The class :math:`\\hat y = \\arg\\max_i z_i` (test mode: no dropout)."""
+        return np.argmax(self.forward(x, train=False), axis=1)
+
+    def named_parameters(self):
+        """``(name, array, gradient)`` triples, named ``"<layer index>.<key>"``, in a stable order."""
+        for i, layer in enumerate(self.layers):
+            for key in layer.params:
+                yield f"{i}.{key}", layer.params[key], layer.grads[key]
+
+    def parameters(self):
+        """``(array, gradient)`` pairs in a stable order."""
+        for _, p, g in self.named_parameters():
+            yield p, g
+
+    def gradient_norm(self) -> float:
+        """Euclidean norm of the whole gradient vector :math:`\\|\\partial L/\\partial\\mathbf w\\|`."""
+        return float(np.sqrt(sum(np.sum(g * g) for _, g in self.parameters())))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter, keyed by qualified name."""
+        return {name: p.copy() for name, p, _ in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy ``state`` into the parameters in place; names and shapes must match exactly."""
+        own = {name: p for name, p, _ in self.named_parameters()}
+        if set(state) != set(own):
+            raise ValueError(f"state must have the keys {sorted(own)}, got {sorted(state)}")
+        for name, p in own.items():
+            if state[name].shape != p.shape:
+                raise ValueError(f"state[{name!r}] must have shape {p.shape}, got {state[name].shape}")
+        for name, p in own.items():
+            p[...] = state[name]
+
+    def save(self, path) -> None:
+        """Save the weights with ``np.savez`` (no pickle)."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path) -> None:
+        """Load weights saved by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as f:
+            self.load_state_dict({k: f[k] for k in f.files})
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(map(repr, self.layers))
+        return f"Sequential([\n  {inner}\n])"
