@@ -21,7 +21,9 @@ class Dataset:
         return int(max(self.y.max(), self.y_test.max()) + 1)
 
 
-def mnist1d(*, seed: int = 42, num_samples: int = 5000, train_split: float = 0.8, as_signal: bool = False) -> Dataset:
+def mnist1d(
+    *, seed: int = 42, num_samples: int = 5000, train_split: float = 0.8, as_signal: bool = False
+) -> Dataset:
     """The MNIST-1D data set of Greydanus (2020), generated locally by the ``mnist1d`` package.
 
     The defaults are the paper's: 5000 signals of length 40 in 10 classes, 4000 for training and
@@ -32,14 +34,16 @@ def mnist1d(*, seed: int = 42, num_samples: int = 5000, train_split: float = 0.8
     from mnist1d.data import get_dataset_args, make_dataset
 
     if num_samples < 10 or not 0.0 < train_split < 1.0:
-        raise ValueError(f"num_samples must be >= 10 and train_split in (0, 1), got {num_samples}, {train_split}")
+        raise ValueError(
+            f"num_samples must be >= 10 and train_split in (0, 1), got {num_samples}, {train_split}"
+        )
     args = get_dataset_args()
     args.seed, args.num_samples, args.train_split = int(seed), int(num_samples), float(train_split)
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 -- mnist1d seeds the global generator
     try:
         d = make_dataset(args)
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
     shape = (lambda a: a[:, None, :]) if as_signal else (lambda a: a)
     return Dataset(
         x=shape(d["x"].astype(np.float64)),
@@ -49,14 +53,23 @@ def mnist1d(*, seed: int = 42, num_samples: int = 5000, train_split: float = 0.8
     )
 
 
-def spirals(n_per_class: int, n_classes: int = 3, *, rng: np.random.Generator, noise: float = 0.2, turns: float = 0.75):
+def spirals(
+    n_per_class: int,
+    n_classes: int = 3,
+    *,
+    rng: np.random.Generator,
+    noise: float = 0.2,
+    turns: float = 0.75,
+):
     """``n_classes`` interleaved spiral arms in the plane: a K-class 2-D set no linear classifier separates.
 
     Arm ``c`` at radius :math:`r\\in[0.05, 1]` sits at angle :math:`2\\pi(c/K + \\text{turns}\\cdot r)`
     plus Gaussian angle noise of standard deviation ``noise``.  Returns ``x`` ``(K n, 2)`` and ``y``.
     """
     if n_per_class < 1 or n_classes < 2:
-        raise ValueError(f"n_per_class must be >= 1 and n_classes >= 2, got {n_per_class}, {n_classes}")
+        raise ValueError(
+            f"n_per_class must be >= 1 and n_classes >= 2, got {n_per_class}, {n_classes}"
+        )
     r = np.tile(np.linspace(0.05, 1.0, n_per_class), n_classes)
     y = np.repeat(np.arange(n_classes), n_per_class)
     angle = 2 * np.pi * (y / n_classes + turns * r) + noise * rng.standard_normal(r.size)

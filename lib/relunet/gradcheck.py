@@ -24,7 +24,9 @@ class GradientCheckError(AssertionError):
 
 def _require_float64(x: np.ndarray, name: str) -> None:
     if np.asarray(x).dtype != np.float64:
-        raise ValueError(f"{name} must be float64 for finite differences, got {np.asarray(x).dtype}")
+        raise ValueError(
+            f"{name} must be float64 for finite differences, got {np.asarray(x).dtype}"
+        )
 
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
@@ -62,7 +64,9 @@ def _verdict(errors: dict[str, float], tol: float | None) -> dict[str, float]:
     return errors
 
 
-def check_layer(layer, x, rng: np.random.Generator, *, train=False, tol=None, h=1e-5) -> dict[str, float]:
+def check_layer(
+    layer, x, rng: np.random.Generator, *, train=False, tol=None, h=1e-5
+) -> dict[str, float]:
     r"""Compare ``layer.backward`` with finite differences of :math:`f = \sum G\odot \mathrm{layer}(x)`.
 
     ``G`` is a random upstream gradient from ``rng``.  Returns the relative error for the input

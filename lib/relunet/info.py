@@ -85,7 +85,7 @@ def mean_code_length(code: list[str], p) -> float:
 def is_prefix_free(code: list[str]) -> bool:
     """Whether no code word is a prefix of another (so a stream decodes uniquely)."""
     words = sorted(code)
-    return all(not b.startswith(a) for a, b in zip(words, words[1:]))
+    return all(not b.startswith(a) for a, b in zip(words, words[1:], strict=False))
 
 
 def block_probabilities(q: float, m: int) -> np.ndarray:

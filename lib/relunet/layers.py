@@ -35,7 +35,9 @@ class Layer:
             raise ValueError(f"{type(self).__name__}.backward called before forward")
         g = as_float_array(grad_out, out_shape_name)
         if g.shape != self._out_shape:
-            raise ValueError(f"{out_shape_name} must have shape {self._out_shape} (the output's), got {g.shape}")
+            raise ValueError(
+                f"{out_shape_name} must have shape {self._out_shape} (the output's), got {g.shape}"
+            )
         return self._cache, g
 
     def __repr__(self) -> str:
@@ -51,7 +53,9 @@ class Linear(Layer):
     :math:`\partial L/\partial X = G W`.
     """
 
-    def __init__(self, d_in: int, d_out: int, *, rng: np.random.Generator, scale: float | None = None):
+    def __init__(
+        self, d_in: int, d_out: int, *, rng: np.random.Generator, scale: float | None = None
+    ):
         super().__init__()
         if int(d_in) < 1 or int(d_out) < 1:
             raise ValueError(f"d_in and d_out must be positive, got {d_in}, {d_out}")
@@ -179,9 +183,18 @@ class Conv1d(Layer):
             raise ValueError("c_in, c_out, kernel_size, stride must be >= 1 and padding >= 0")
         if not isinstance(rng, np.random.Generator):
             raise ValueError("rng must be a numpy.random.Generator")
-        self.c_in, self.c_out, self.k, self.stride, self.padding = c_in, c_out, kernel_size, stride, padding
+        self.c_in, self.c_out, self.k, self.stride, self.padding = (
+            c_in,
+            c_out,
+            kernel_size,
+            stride,
+            padding,
+        )
         std = np.sqrt(2.0 / (c_in * kernel_size))
-        self.params = {"W": rng.normal(0.0, std, size=(c_out, c_in, kernel_size)), "b": np.zeros(c_out)}
+        self.params = {
+            "W": rng.normal(0.0, std, size=(c_out, c_in, kernel_size)),
+            "b": np.zeros(c_out),
+        }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x, *, train=False):
@@ -190,7 +203,9 @@ class Conv1d(Layer):
         n, _, length = x.shape
         xp = np.pad(x, ((0, 0), (0, 0), (self.padding, self.padding)))
         if xp.shape[2] < self.k:
-            raise ValueError(f"x is too short ({length}) for kernel_size {self.k} with padding {self.padding}")
+            raise ValueError(
+                f"x is too short ({length}) for kernel_size {self.k} with padding {self.padding}"
+            )
         win = _windows(xp, self.k, self.stride)  # (N, C, T, k)
         t = win.shape[2]
         cols = win.transpose(0, 2, 1, 3).reshape(n * t, self.c_in * self.k)

@@ -72,7 +72,9 @@ class Loss:
             if self.needs_distribution and (
                 np.any(q < 0) or not np.allclose(q.sum(axis=1), 1.0, atol=1e-9)
             ):
-                raise ValueError("y as targets must be probability vectors (rows >= 0 summing to 1)")
+                raise ValueError(
+                    "y as targets must be probability vectors (rows >= 0 summing to 1)"
+                )
         else:
             labels = as_labels(y_arr, "y", n, k)
             q = np.zeros((n, k))

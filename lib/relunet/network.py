@@ -59,7 +59,9 @@ class Sequential:
             raise ValueError(f"state must have the keys {sorted(own)}, got {sorted(state)}")
         for name, p in own.items():
             if state[name].shape != p.shape:
-                raise ValueError(f"state[{name!r}] must have shape {p.shape}, got {state[name].shape}")
+                raise ValueError(
+                    f"state[{name!r}] must have shape {p.shape}, got {state[name].shape}"
+                )
         for name, p in own.items():
             p[...] = state[name]
 

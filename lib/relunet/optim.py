@@ -34,7 +34,9 @@ class SGD:
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive number, got {lr!r}")
         if not callable(momentum) and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must lie in [0, 1] or be a schedule t -> mu_t, got {momentum!r}")
+            raise ValueError(
+                f"momentum must lie in [0, 1] or be a schedule t -> mu_t, got {momentum!r}"
+            )
         self.lr, self.momentum = float(lr), momentum
         self.t = 0
         self.velocity: dict[str, np.ndarray] = {}
