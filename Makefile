@@ -15,12 +15,13 @@ export MKL_NUM_THREADS      := 1
 export MPLCONFIGDIR         := $(CURDIR)/$(VENV)/mplconfig
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help install book test lint execute serve clean
+.PHONY: help install book test lint execute bench serve clean
 
 help:
 	@echo "make book     build the HTML book (notebooks executed) into _build/html"
 	@echo "make test     library tests + strict nbval of every chapter + ruff + the -W book build"
 	@echo "make execute  re-execute every chapter in place (refresh the stored outputs)"
+	@echo "make bench    time relunet against PyTorch CPU (installs torch==2.13.0 into .venv)"
 	@echo "make serve    serve _build/html on http://localhost:8000"
 
 install: $(STAMP)
@@ -46,6 +47,10 @@ test: $(STAMP) lint
 
 execute: $(STAMP)
 	$(BIN)/jupyter-execute --inplace --timeout=600 chapters/*.ipynb
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/bench_train_step.py
 
 serve:
 	cd _build/html && python3 -m http.server 8000 --bind 127.0.0.1
