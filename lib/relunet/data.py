@@ -98,5 +98,9 @@ def train_val_split(x, y, val_fraction: float, *, rng: np.random.Generator):
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
     order = rng.permutation(len(x))
     n_val = max(1, int(round(val_fraction * len(x))))
+    if n_val >= len(x):
+        raise ValueError(
+            f"val_fraction {val_fraction} of {len(x)} samples leaves no training samples"
+        )
     val, tr = order[:n_val], order[n_val:]
     return x[tr], y[tr], x[val], y[val]

@@ -35,16 +35,15 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
     ``f`` takes no argument and must read ``x`` (e.g. a parameter array of a layer).
     """
     _require_float64(x, "x")
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):  # index x itself: reshape(-1) of a non-contiguous view is a copy
+        old = x[i]
+        x[i] = old + h
         fp = f()
-        flat[i] = old - h
+        x[i] = old - h
         fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * h)
     return grad
 
 

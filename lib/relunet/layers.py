@@ -9,6 +9,8 @@ Arrays are batch-first: ``(N, d)`` for vectors, ``(N, C, L)`` for 1-D signals.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -136,7 +138,7 @@ class Dropout(Layer):
 
     def __init__(self, keep_prob: float, *, rng: np.random.Generator, mode: str = "inverted"):
         super().__init__()
-        if not (isinstance(keep_prob, int | float) and 0.0 < keep_prob <= 1.0):
+        if not (isinstance(keep_prob, numbers.Real) and 0.0 < keep_prob <= 1.0):  # np.float32 too
             raise ValueError(f"keep_prob must lie in (0, 1], got {keep_prob!r}")
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")

@@ -154,7 +154,8 @@ class ExpQuadratic(Loss):
     r"""The loss-exploration note's proposal, :math:`\ell = \tfrac12\|\mathbf q - e^{\mathbf z}\|^2`.
 
     Gradient :math:`(e^{\mathbf z} - \mathbf q)\odot e^{\mathbf z}`.  Its value overflows float64 for
-    scores above :data:`EXP_QUADRATIC_MAX_SCORE` (about 353.9); such scores raise ``ValueError``.
+    scores above :data:`EXP_QUADRATIC_MAX_SCORE` (about 353.9); such scores raise ``ValueError``,
+    and so does a value that still overflows because many scores lie just below that bound.
     """
 
     def _inputs(self, z, y):
@@ -166,8 +167,21 @@ class ExpQuadratic(Loss):
             )
         return z, q
 
+    _OVERFLOW = "z is too large: ExpQuadratic's value, a sum of e^(2z) terms, overflows float64"
+
     def _per_sample(self, z, q):
-        return 0.5 * np.sum((q - np.exp(z)) ** 2, axis=1)
+        with np.errstate(over="ignore"):  # many scores near the threshold can still add up to inf
+            ell = 0.5 * np.sum((q - np.exp(z)) ** 2, axis=1)
+        if not np.all(np.isfinite(ell)):
+            raise ValueError(self._OVERFLOW)
+        return ell
+
+    def __call__(self, z, y) -> float:
+        with np.errstate(over="ignore"):
+            value = super().__call__(z, y)
+        if not np.isfinite(value):
+            raise ValueError(self._OVERFLOW)
+        return value
 
     def _sample_grad(self, z, q):
         e = np.exp(z)

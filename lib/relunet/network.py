@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .layers import Layer
@@ -66,8 +68,15 @@ class Sequential:
             p[...] = state[name]
 
     def save(self, path) -> None:
-        """Save the weights with ``np.savez`` (no pickle)."""
-        np.savez(path, **self.state_dict())
+        """Save the weights with ``np.savez`` (no pickle) to exactly ``path``, which :meth:`load` reads.
+
+        (``np.savez`` given a file name would append ``.npz``, and ``load(path)`` would then miss it.)
+        """
+        if isinstance(path, str | os.PathLike):
+            with open(path, "wb") as f:
+                np.savez(f, **self.state_dict())
+        else:  # an open binary file
+            np.savez(path, **self.state_dict())
 
     def load(self, path) -> None:
         """Load weights saved by :meth:`save` (``allow_pickle=False``)."""

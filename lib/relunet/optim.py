@@ -18,7 +18,9 @@ def sutskever_momentum(t: int, mu_max: float = 0.99) -> float:
 
     :math:`\mu_t = \min\{1 - 2^{-1-\log_2(\lfloor t/250\rfloor + 1)},\ \mu_{\max}\}`,
 
-    which starts at 0.5, rises in steps at t = 250, 750, 1750, ... and saturates at :math:`\mu_{\max}`.
+    whose first term is :math:`1 - 1/(2(\lfloor t/250\rfloor + 1))`: it starts at 0.5 and rises
+    at every multiple of 250 (0.75 at t = 250, 0.833 at 500, 0.875 at 750, 0.9375 at 1750, ...)
+    until it saturates at :math:`\mu_{\max}`.
     """
     if t < 0:
         raise ValueError(f"t must be >= 0, got {t}")

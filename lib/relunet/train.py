@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array
+from ._checks import as_float_array, as_labels
 
 
 @dataclass
@@ -55,9 +55,8 @@ def fit(
     restored at the end.
     """
     x = as_float_array(x, "x")
-    y = np.asarray(y)
-    if len(y) != len(x):
-        raise ValueError(f"y must have one label per row of x ({len(x)}), got {len(y)}")
+    # zero-one errors need class labels; the loss itself sees the scores' width K
+    y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
     if int(epochs) < 0 or int(batch_size) < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     if not isinstance(rng, np.random.Generator):
@@ -67,6 +66,8 @@ def fit(
         raise ValueError("x_val and y_val must be given together")
     if patience is not None and not has_val:
         raise ValueError("patience needs a validation set (x_val, y_val)")
+    if patience is not None and int(patience) < 1:
+        raise ValueError(f"patience must be a positive number of epochs, got {patience}")
 
     hist = History()
 

@@ -1,0 +1,441 @@
+"""Tests of relunet.layers: gradients against finite differences, forward passes against direct
+loops, dropout statistics, and the ValueErrors of the contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from relunet import Conv1d, Dropout, Flatten, Linear, MaxPool1d, ReLU, check_layer
+
+PROPERTY = settings(max_examples=25, deadline=None)
+TOL = 1e-7
+seeds = st.integers(0, 2**32 - 1)
+
+
+def away_from_zero(rng, shape, margin=1e-3):
+    """Standard normal entries pushed away from the ReLU kink: every ``|x| > margin``."""
+    x = rng.standard_normal(shape)
+    return x + np.copysign(margin, x)
+
+
+def tie_free(rng, shape):
+    """Entries that are all distinct, at least 0.09 apart (far more than 2h = 2e-5)."""
+    size = int(np.prod(shape))
+    x = 0.1 * rng.permutation(size) - 0.05 * size + rng.uniform(0.0, 0.01, size)
+    return x.reshape(shape)
+
+
+def conv1d_reference(x, W, b, stride, padding):
+    """:math:`a_{o,t} = b_o + \\sum_c\\sum_j W_{o,c,j} x_{c, st+j}` by explicit loops."""
+    n, c_in, length = x.shape
+    c_out, _, k = W.shape
+    xp = np.zeros((n, c_in, length + 2 * padding))
+    xp[:, :, padding : padding + length] = x
+    t_out = (length + 2 * padding - k) // stride + 1
+    out = np.empty((n, c_out, t_out))
+    for i in range(n):
+        for o in range(c_out):
+            for t in range(t_out):
+                out[i, o, t] = b[o] + np.sum(W[o] * xp[i, :, t * stride : t * stride + k])
+    return out
+
+
+def maxpool_reference(x, k, stride):
+    n, c, length = x.shape
+    t_out = (length - k) // stride + 1
+    out = np.empty((n, c, t_out))
+    for t in range(t_out):
+        out[:, :, t] = x[:, :, t * stride : t * stride + k].max(axis=2)
+    return out
+
+
+# --------------------------------------------------------------------------- gradient checks
+
+
+@PROPERTY
+@given(n=st.integers(1, 5), d_in=st.integers(1, 6), d_out=st.integers(1, 6), seed=seeds)
+def test_linear_gradients(n, d_in, d_out, seed):
+    rng = np.random.default_rng(seed)
+    layer = Linear(d_in, d_out, rng=rng)
+    layer.params["b"] = rng.standard_normal(d_out)  # a non-zero bias
+    errors = check_layer(layer, rng.standard_normal((n, d_in)), rng, tol=TOL)
+    assert set(errors) == {"x", "W", "b"}
+
+
+@PROPERTY
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=3), seed=seeds)
+def test_relu_gradients(shape, seed):
+    rng = np.random.default_rng(seed)
+    errors = check_layer(ReLU(), away_from_zero(rng, shape), rng, tol=TOL)
+    assert set(errors) == {"x"}
+
+
+@PROPERTY
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=seeds)
+def test_flatten_gradients(shape, seed):
+    rng = np.random.default_rng(seed)
+    check_layer(Flatten(), rng.standard_normal(shape), rng, tol=TOL)
+
+
+@PROPERTY
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=2, max_size=3),
+    keep_prob=st.floats(0.05, 1.0),
+    mode=st.sampled_from(Dropout.MODES),
+    seed=seeds,
+)
+def test_dropout_gradients_test_mode(shape, keep_prob, mode, seed):
+    rng = np.random.default_rng(seed)
+    layer = Dropout(keep_prob, rng=rng, mode=mode)
+    check_layer(layer, rng.standard_normal(shape), rng, train=False, tol=TOL)
+
+
+@PROPERTY
+@given(
+    n=st.integers(1, 3),
+    c_in=st.integers(1, 3),
+    c_out=st.integers(1, 3),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    extra=st.integers(0, 5),
+    seed=seeds,
+)
+def test_conv1d_gradients(n, c_in, c_out, k, stride, padding, extra, seed):
+    rng = np.random.default_rng(seed)
+    length = max(1, k - 2 * padding) + extra
+    layer = Conv1d(c_in, c_out, k, rng=rng, stride=stride, padding=padding)
+    layer.params["b"] = rng.standard_normal(c_out)
+    errors = check_layer(layer, rng.standard_normal((n, c_in, length)), rng, tol=TOL)
+    assert set(errors) == {"x", "W", "b"}
+
+
+@PROPERTY
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 3),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 5),
+    extra=st.integers(0, 6),
+    seed=seeds,
+)
+def test_maxpool1d_gradients(n, c, k, stride, extra, seed):
+    """Overlapping (stride < k), adjacent and gapped (stride > k) windows, all tie-free."""
+    rng = np.random.default_rng(seed)
+    x = tie_free(rng, (n, c, k + extra))
+    check_layer(MaxPool1d(k, stride=stride), x, rng, tol=TOL)
+
+
+def test_maxpool1d_overlapping_gradient_check_explicit(rng):
+    x = tie_free(rng, (2, 3, 11))
+    assert check_layer(MaxPool1d(4, stride=1), x, rng, tol=TOL)["x"] < TOL
+
+
+def test_conv1d_gradient_check_with_stride_and_padding_explicit(rng):
+    layer = Conv1d(2, 3, 3, rng=rng, stride=2, padding=1)
+    layer.params["b"] = rng.standard_normal(3)
+    check_layer(layer, rng.standard_normal((4, 2, 9)), rng, tol=TOL)
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def test_linear_forward_and_backward_formulas(rng):
+    layer = Linear(3, 2, rng=rng)
+    layer.params["b"] = np.array([0.5, -1.0])
+    x = rng.standard_normal((4, 3))
+    out = layer.forward(x)
+    W, b = layer.params["W"], layer.params["b"]
+    expected = np.array([[W[i] @ x[n] + b[i] for i in range(2)] for n in range(4)])
+    np.testing.assert_allclose(out, expected, rtol=1e-14, atol=1e-15)
+    g = rng.standard_normal((4, 2))
+    dx = layer.backward(g)
+    np.testing.assert_allclose(dx, sum(np.outer(g[:, i], W[i]) for i in range(2)), rtol=1e-14)
+    np.testing.assert_allclose(layer.grads["W"], sum(np.outer(g[n], x[n]) for n in range(4)))
+    np.testing.assert_allclose(layer.grads["b"], g.sum(axis=0))
+
+
+def test_linear_init_he_and_scale():
+    rng = np.random.default_rng(0)
+    layer = Linear(400, 300, rng=rng)
+    assert layer.params["W"].shape == (300, 400)
+    assert np.array_equal(layer.params["b"], np.zeros(300))
+    # std of 120000 draws from N(0, 2/400): standard error of the sample std ~ std/sqrt(2n)
+    std = np.sqrt(2 / 400)
+    assert abs(layer.params["W"].std() - std) < 5 * std / np.sqrt(2 * 120000)
+    small = Linear(400, 300, rng=rng, scale=1e-3)
+    assert abs(small.params["W"].std() - 1e-3) < 5e-3 / np.sqrt(2 * 120000)
+
+
+def test_backward_assigns_not_accumulates_and_keeps_grad_out(rng):
+    layer = Linear(3, 2, rng=rng)
+    x = rng.standard_normal((5, 3))
+    layer.forward(x)
+    g = rng.standard_normal((5, 2))
+    g_copy = g.copy()
+    layer.backward(g)
+    first = {k: v.copy() for k, v in layer.grads.items()}
+    layer.backward(g)
+    for k in first:
+        assert np.array_equal(layer.grads[k], first[k])
+    assert np.array_equal(g, g_copy)
+    W_before = layer.params["W"].copy()
+    layer.backward(g)
+    assert np.array_equal(layer.params["W"], W_before)  # only an optimizer updates parameters
+
+
+def test_relu_forward_and_subgradient_at_zero():
+    x = np.array([[-2.0, 0.0, 3.0, -0.0]])
+    r = ReLU()
+    assert np.array_equal(r.forward(x), np.array([[0.0, 0.0, 3.0, 0.0]]))
+    assert np.array_equal(r.backward(np.ones((1, 4))), np.array([[0.0, 0.0, 1.0, 0.0]]))
+    assert r.params == {} and r.grads == {}
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 0), (2, 1), (3, 2), (1, 3)])
+def test_conv1d_forward_matches_loops(rng, stride, padding):
+    layer = Conv1d(2, 3, 4, rng=rng, stride=stride, padding=padding)
+    layer.params["b"] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 2, 10))
+    out = layer.forward(x)
+    ref = conv1d_reference(x, layer.params["W"], layer.params["b"], stride, padding)
+    assert out.shape == ref.shape == (2, 3, (10 + 2 * padding - 4) // stride + 1)
+    np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize(("k", "stride"), [(2, 2), (3, 1), (3, 2), (2, 3)])
+def test_maxpool1d_forward_matches_loops(rng, k, stride):
+    x = rng.standard_normal((2, 3, 11))
+    out = MaxPool1d(k, stride=stride).forward(x)
+    assert np.array_equal(out, maxpool_reference(x, k, stride))
+
+
+def test_maxpool1d_overlapping_windows_add_gradients():
+    # windows of 3 with stride 1 over [0, 1, 5, 2, 3]: the 5 is the max of all three windows
+    pool = MaxPool1d(3, stride=1)
+    x = np.array([[[0.0, 1.0, 5.0, 2.0, 3.0]]])
+    assert np.array_equal(pool.forward(x), np.array([[[5.0, 5.0, 5.0]]]))
+    dx = pool.backward(np.array([[[1.0, 10.0, 100.0]]]))
+    assert np.array_equal(dx, np.array([[[0.0, 0.0, 111.0, 0.0, 0.0]]]))
+
+
+def test_maxpool1d_default_stride_is_kernel_size():
+    pool = MaxPool1d(2)
+    x = np.array([[[1.0, 4.0, 3.0, 2.0, 9.0]]])
+    assert np.array_equal(pool.forward(x), np.array([[[4.0, 3.0]]]))
+
+
+def test_flatten_shapes_roundtrip(rng):
+    x = rng.standard_normal((3, 2, 5))
+    f = Flatten()
+    out = f.forward(x)
+    assert out.shape == (3, 10)
+    assert np.array_equal(out[1], x[1].ravel())
+    g = rng.standard_normal((3, 10))
+    assert np.array_equal(f.backward(g), g.reshape(3, 2, 5))
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+@pytest.mark.parametrize("mode", Dropout.MODES)
+@pytest.mark.parametrize("keep_prob", [0.2, 0.5, 0.8])
+def test_dropout_mask_frequency(keep_prob, mode):
+    layer = Dropout(keep_prob, rng=np.random.default_rng(11), mode=mode)
+    x = np.ones((400, 250))
+    out = layer.forward(x, train=True)
+    kept = out != 0
+    se = np.sqrt(keep_prob * (1 - keep_prob) / kept.size)  # standard error of a frequency
+    assert abs(kept.mean() - keep_prob) < 5 * se
+    expected_value = 1 / keep_prob if mode == "inverted" else 1.0
+    assert np.all(out[kept] == expected_value)
+
+
+@pytest.mark.parametrize("keep_prob", [0.3, 0.5, 0.9])
+def test_inverted_dropout_is_unbiased(keep_prob):
+    rng = np.random.default_rng(5)
+    n = 4000
+    x_row = rng.uniform(0.5, 2.0, 50) * rng.choice([-1.0, 1.0], 50)
+    layer = Dropout(keep_prob, rng=rng)  # the default mode is "inverted"
+    assert layer.mode == "inverted"
+    out = layer.forward(np.tile(x_row, (n, 1)), train=True)
+    # each column mean is x_j * Binomial(n, p) / (n p): standard error |x_j| sqrt((1-p)/(p n))
+    se = np.abs(x_row) * np.sqrt((1 - keep_prob) / (keep_prob * n))
+    assert np.all(np.abs(out.mean(axis=0) - x_row) < 5 * se)
+    # test time is the identity
+    x = rng.standard_normal((3, 4))
+    assert np.array_equal(layer.forward(x, train=False), x)
+
+
+def test_scale_dropout_test_time_multiplies_by_keep_prob(rng):
+    layer = Dropout(0.7, rng=rng, mode="scale")
+    x = rng.standard_normal((5, 6))
+    assert np.array_equal(layer.forward(x), 0.7 * x)
+    assert np.array_equal(layer.backward(np.ones((5, 6))), np.full((5, 6), 0.7))
+    # training keeps units unscaled: every output is 0 or exactly x
+    out = layer.forward(x, train=True)
+    assert np.all((out == 0) | (out == x))
+    # E[train output] = p x: the mean over many rows of the same x
+    big = layer.forward(np.ones((200, 200)), train=True)
+    assert abs(big.mean() - 0.7) < 5 * np.sqrt(0.7 * 0.3 / big.size)
+
+
+@pytest.mark.parametrize("mode", Dropout.MODES)
+def test_dropout_backward_uses_forward_mask(rng, mode):
+    layer = Dropout(0.5, rng=rng, mode=mode)
+    x = rng.uniform(1.0, 2.0, (20, 30))  # no zeros: out / x recovers the factor
+    out = layer.forward(x, train=True)
+    factor = out / x
+    assert 0 < np.count_nonzero(factor) < factor.size
+    g = rng.standard_normal(x.shape)
+    dx = layer.backward(g)
+    assert np.array_equal(dx == 0, out == 0)
+    np.testing.assert_allclose(dx, g * factor, rtol=1e-15)
+    assert np.array_equal(layer.backward(g), dx)  # backward does not redraw the mask
+    out2 = layer.forward(x, train=True)  # a new forward draws a new mask
+    assert not np.array_equal(out2 == 0, out == 0)
+
+
+def test_dropout_keep_prob_one_is_identity(rng):
+    x = rng.standard_normal((4, 5))
+    for mode in Dropout.MODES:
+        layer = Dropout(1.0, rng=rng, mode=mode)
+        assert np.array_equal(layer.forward(x, train=True), x)
+        assert np.array_equal(layer.forward(x, train=False), x)
+
+
+def test_dropout_same_seed_same_mask():
+    x = np.ones((10, 10))
+    a = Dropout(0.5, rng=np.random.default_rng(3)).forward(x, train=True)
+    b = Dropout(0.5, rng=np.random.default_rng(3)).forward(x, train=True)
+    c = Dropout(0.5, rng=np.random.default_rng(4)).forward(x, train=True)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("keep_prob", [0, 0.0, 1.5, -0.1, float("nan")])
+def test_dropout_rejects_keep_prob_outside_unit_interval(rng, keep_prob):
+    with pytest.raises(ValueError, match="keep_prob"):
+        Dropout(keep_prob, rng=rng)
+
+
+@pytest.mark.parametrize("keep_prob", [1, 0.5, np.float64(0.5), np.float32(0.5), np.int64(1)])
+def test_dropout_accepts_any_real_keep_prob(rng, keep_prob):
+    layer = Dropout(keep_prob, rng=rng)
+    assert layer.keep_prob == float(keep_prob)
+    assert isinstance(layer.keep_prob, float)
+
+
+@pytest.mark.parametrize("keep_prob", ["0.5", None, 0.5j])
+def test_dropout_rejects_non_real_keep_prob(rng, keep_prob):
+    with pytest.raises(ValueError, match="keep_prob"):
+        Dropout(keep_prob, rng=rng)
+
+
+def test_dropout_rejects_bad_mode_and_rng(rng):
+    with pytest.raises(ValueError, match="mode"):
+        Dropout(0.5, rng=rng, mode="drop")
+    with pytest.raises(ValueError, match="rng"):
+        Dropout(0.5, rng=np.random.RandomState(0))  # noqa: NPY002 -- a legacy generator is refused
+
+
+def test_constructors_reject_bad_sizes(rng):
+    with pytest.raises(ValueError, match="d_in"):
+        Linear(0, 3, rng=rng)
+    with pytest.raises(ValueError, match="rng"):
+        Linear(2, 3, rng=0)
+    with pytest.raises(ValueError, match="kernel_size"):
+        Conv1d(1, 1, 0, rng=rng)
+    with pytest.raises(ValueError, match="padding"):
+        Conv1d(1, 1, 2, rng=rng, padding=-1)
+    with pytest.raises(ValueError, match="stride"):
+        MaxPool1d(2, stride=0)
+
+
+def test_linear_rejects_wrong_width(rng):
+    layer = Linear(3, 2, rng=rng)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\)"):
+        layer.forward(np.ones((4, 5)))
+    with pytest.raises(ValueError, match="x must have 2 dimensions"):
+        layer.forward(np.ones(3))
+
+
+def test_conv1d_rejects_2d_input_and_wrong_channels(rng):
+    layer = Conv1d(2, 3, 3, rng=rng)
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
+        layer.forward(np.ones((4, 10)))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2, N\)"):
+        layer.forward(np.ones((4, 1, 10)))
+    with pytest.raises(ValueError, match="x is too short"):
+        layer.forward(np.ones((4, 2, 2)))
+
+
+def test_maxpool1d_rejects_2d_and_short_input():
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
+        MaxPool1d(2).forward(np.ones((4, 10)))
+    with pytest.raises(ValueError, match="x is too short"):
+        MaxPool1d(4).forward(np.ones((1, 1, 3)))
+
+
+def test_flatten_rejects_1d_input():
+    with pytest.raises(ValueError, match="x must have a batch axis"):
+        Flatten().forward(np.ones(3))
+
+
+def _layers(rng):
+    return {
+        "Linear": (Linear(3, 2, rng=rng), (4, 3)),
+        "ReLU": (ReLU(), (4, 3)),
+        "Flatten": (Flatten(), (4, 2, 3)),
+        "Dropout": (Dropout(0.5, rng=rng), (4, 3)),
+        "Conv1d": (Conv1d(2, 3, 3, rng=rng, stride=2, padding=1), (4, 2, 7)),
+        "MaxPool1d": (MaxPool1d(2, stride=1), (4, 2, 7)),
+    }
+
+
+LAYER_NAMES = ["Linear", "ReLU", "Flatten", "Dropout", "Conv1d", "MaxPool1d"]
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_backward_before_forward_raises(rng, name):
+    layer, _ = _layers(rng)[name]
+    with pytest.raises(ValueError, match=f"{name}.backward called before forward"):
+        layer.backward(np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_forward_rejects_nan_and_inf(rng, name, bad):
+    layer, shape = _layers(rng)[name]
+    x = rng.standard_normal(shape)
+    x.flat[3] = bad
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        layer.forward(x)
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_backward_rejects_grad_out_of_wrong_shape(rng, name):
+    layer, shape = _layers(rng)[name]
+    out = layer.forward(rng.standard_normal(shape))
+    with pytest.raises(ValueError, match=r"grad_out must have shape"):
+        layer.backward(np.ones(out.shape[:-1] + (out.shape[-1] + 1,)))
+    with pytest.raises(ValueError, match=r"grad_out must have shape"):
+        layer.backward(np.ones(out.shape[1:]))  # the batch axis dropped: no silent broadcasting
+    with pytest.raises(ValueError, match=r"grad_out must have shape"):
+        layer.backward(np.ones(out.size))  # as many entries, but flattened: no silent reshaping
+    bad = np.ones(out.shape)
+    bad.flat[0] = np.nan
+    with pytest.raises(ValueError, match="grad_out contains NaN"):
+        layer.backward(bad)
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_forward_rejects_non_numeric_input(rng, name):
+    layer, shape = _layers(rng)[name]
+    with pytest.raises(ValueError, match="x must be a real numeric array"):
+        layer.forward(np.full(shape, "a"))

@@ -1,0 +1,318 @@
+"""Tests of relunet.train: reproducibility of fit, its history, mini-batches, early stopping with
+restoration of the best weights, evaluate, and the ValueErrors of the contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from relunet import SGD, CrossEntropy, Dropout, Layer, Linear, ReLU, Sequential, evaluate, fit
+from relunet.data import spirals
+
+X, Y = spirals(40, 3, rng=np.random.default_rng(1), noise=0.3)
+X_VAL, Y_VAL = spirals(30, 3, rng=np.random.default_rng(2), noise=0.3)
+
+
+def make_net(seed, dropout=False):
+    rng = np.random.default_rng(seed)
+    layers = [Linear(2, 32, rng=rng), ReLU(), Linear(32, 32, rng=rng), ReLU()]
+    if dropout:
+        layers.append(Dropout(0.8, rng=rng))
+    return Sequential([*layers, Linear(32, 3, rng=rng)])
+
+
+def run(init_seed=0, fit_seed=100, *, epochs=40, dropout=False, val=True, patience=None):
+    net = make_net(init_seed, dropout)
+    kwargs = {"x_val": X_VAL, "y_val": Y_VAL, "patience": patience} if val else {}
+    hist = fit(
+        net,
+        CrossEntropy(),
+        SGD(lr=0.1, momentum=0.9),
+        X,
+        Y,
+        epochs=epochs,
+        batch_size=8,
+        rng=np.random.default_rng(fit_seed),
+        **kwargs,
+    )
+    return net, hist
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k].tobytes() == sb[k].tobytes(), k
+
+
+def weights_differ(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return any(not np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+def test_same_seed_gives_identical_weights_and_history():
+    net1, h1 = run(dropout=True, epochs=10)
+    net2, h2 = run(dropout=True, epochs=10)
+    assert_same_weights(net1, net2)
+    for field in ("loss", "train_error", "val_error", "grad_norm"):
+        np.testing.assert_array_equal(getattr(h1, field), getattr(h2, field))  # NaN == NaN here
+    assert h1.best_epoch == h2.best_epoch
+
+
+def test_different_seeds_give_different_weights():
+    base, _ = run(epochs=3, val=False)
+    other_order, _ = run(fit_seed=101, epochs=3, val=False)
+    other_init, _ = run(init_seed=1, epochs=3, val=False)
+    assert weights_differ(base, other_order)
+    assert weights_differ(base, other_init)
+    with_dropout_a, _ = run(init_seed=5, fit_seed=7, epochs=3, val=False, dropout=True)
+    with_dropout_b, _ = run(init_seed=5, fit_seed=8, epochs=3, val=False, dropout=True)
+    assert weights_differ(with_dropout_a, with_dropout_b)
+
+
+def test_history_without_validation():
+    net0 = make_net(0)
+    risk0, err0 = evaluate(net0, CrossEntropy(), X, Y)
+    net, hist = run(epochs=5, val=False)
+    assert len(hist.loss) == len(hist.train_error) == len(hist.grad_norm) == 6
+    assert hist.val_error == []
+    assert hist.best_epoch == 5 and not hist.stopped_early
+    assert hist.loss[0] == risk0 and hist.train_error[0] == err0  # index 0: before training
+    assert np.isnan(hist.grad_norm[0])
+    assert all(np.isfinite(g) and g > 0 for g in hist.grad_norm[1:])
+    assert (hist.loss[-1], hist.train_error[-1]) == evaluate(net, CrossEntropy(), X, Y)
+
+
+def test_training_reduces_the_risk():
+    _, hist = run(epochs=40, val=False)
+    assert hist.loss[-1] < 0.5 * hist.loss[0]
+    assert hist.train_error[-1] < hist.train_error[0] - 0.3
+
+
+def test_history_with_validation_has_one_entry_per_epoch():
+    _, hist = run(epochs=7)
+    assert (
+        len(hist.loss) == len(hist.train_error) == len(hist.grad_norm) == len(hist.val_error) == 8
+    )
+    assert evaluate(make_net(0), CrossEntropy(), X_VAL, Y_VAL)[1] == hist.val_error[0]
+
+
+def test_early_stopping_restores_the_best_weights():
+    epochs = 40
+    net, hist = run(epochs=epochs)
+    best = hist.best_epoch
+    assert 0 < best < epochs, "the set-up must have its best epoch strictly inside the run"
+    assert hist.val_error[best] == min(hist.val_error)
+    assert best == int(np.argmin(hist.val_error))  # the first minimum: improvements are strict
+    assert not hist.stopped_early and len(hist.val_error) == epochs + 1
+    # the network holds the weights of the best epoch, not of the last one
+    risk, _ = evaluate(net, CrossEntropy(), X, Y)
+    assert evaluate(net, CrossEntropy(), X_VAL, Y_VAL)[1] == hist.val_error[best]
+    assert risk == hist.loss[best] != hist.loss[-1]
+    # ... which we reconstruct by training for exactly `best` epochs from the same seeds
+    replay, _ = run(epochs=best, val=False)
+    assert_same_weights(net, replay)
+    last, _ = run(epochs=epochs, val=False)
+    assert weights_differ(net, last)
+
+
+def test_patience_stops_where_the_rule_says():
+    """Patience changes nothing until it stops: compare with the run that never stops."""
+    _, full = run(epochs=40)
+    patience = 3
+    best, stop = 0, None
+    for epoch in range(1, 41):
+        if full.val_error[epoch] < full.val_error[best]:
+            best = epoch
+        elif epoch - best >= patience:
+            stop = epoch
+            break
+    assert stop is not None, "the set-up must trigger early stopping"
+    net, hist = run(epochs=40, patience=patience)
+    assert hist.stopped_early
+    assert len(hist.val_error) == len(hist.loss) == stop + 1
+    assert hist.val_error == full.val_error[: stop + 1]
+    assert hist.best_epoch == best == stop - patience
+    assert_same_weights(net, run(epochs=best, val=False)[0])
+
+
+def test_patience_stops_when_validation_cannot_improve():
+    # one point three times, once with each label: whatever the prediction, the error is 2/3
+    x_val, y_val = np.zeros((3, 2)), np.array([0, 1, 2])
+    net = make_net(3)
+    initial = make_net(3)
+    hist = fit(
+        net,
+        CrossEntropy(),
+        SGD(lr=0.1, momentum=0.9),
+        X,
+        Y,
+        epochs=50,
+        batch_size=8,
+        rng=np.random.default_rng(0),
+        x_val=x_val,
+        y_val=y_val,
+        patience=4,
+    )
+    assert hist.val_error == [2 / 3] * 5
+    assert hist.stopped_early and hist.best_epoch == 0
+    assert len(hist.loss) == len(hist.grad_norm) == 5
+    assert hist.loss[-1] < hist.loss[0]  # it did train ...
+    assert_same_weights(net, initial)  # ... but the best (initial) weights were restored
+
+
+class Spy(Layer):
+    """An identity layer that records what it sees in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x, *, train=False):
+        if train:
+            self.seen.append(np.array(x))
+        self._cache, self._out_shape = True, np.shape(x)
+        return x
+
+    def backward(self, grad_out):
+        _, g = self._take_cache(grad_out)
+        return g
+
+
+def test_each_epoch_visits_every_sample_once_in_mini_batches():
+    n, batch, epochs = len(X), 7, 3  # 120 samples: 17 batches of 7 and one of 1
+    spy = Spy()
+    rng = np.random.default_rng(0)
+    net = Sequential([spy, Linear(2, 3, rng=rng)])
+    opt = SGD(lr=0.01)
+    fit(net, CrossEntropy(), opt, X, Y, epochs=epochs, batch_size=batch, rng=rng)
+    per_epoch = -(-n // batch)
+    assert opt.t == epochs * per_epoch
+    assert len(spy.seen) == epochs * per_epoch
+    for e in range(epochs):
+        batches = spy.seen[e * per_epoch : (e + 1) * per_epoch]
+        assert [len(b) for b in batches] == [batch] * (per_epoch - 1) + [n % batch]
+        rows = np.concatenate(batches)
+        order = np.lexsort(rows.T)
+        assert np.array_equal(rows[order], X[np.lexsort(X.T)])  # a permutation of X
+    assert not np.array_equal(spy.seen[0], spy.seen[per_epoch])  # reshuffled each epoch
+
+
+def test_one_epoch_by_hand():
+    """fit's epoch is: permute with rng, then forward/backward/step per mini-batch; the recorded
+    gradient norm is the mean of the mini-batch norms."""
+    net, ref = make_net(0), make_net(0)
+    opt, ref_opt, loss = SGD(lr=0.1, momentum=0.5), SGD(lr=0.1, momentum=0.5), CrossEntropy()
+    hist = fit(net, loss, opt, X, Y, epochs=1, batch_size=50, rng=np.random.default_rng(3))
+    order = np.random.default_rng(3).permutation(len(X))
+    norms = []
+    for start in range(0, len(X), 50):
+        idx = order[start : start + 50]
+        ref.backward(loss.grad(ref.forward(X[idx], train=True), Y[idx]))
+        norms.append(ref.gradient_norm())
+        ref_opt.step(ref)
+    assert len(norms) == 3 and len(set(norms)) == 3
+    assert hist.grad_norm[1] == pytest.approx(np.mean(norms), rel=1e-12)
+    assert_same_weights(net, ref)
+
+
+def test_zero_epochs_changes_nothing():
+    net = make_net(0)
+    hist = fit(
+        net,
+        CrossEntropy(),
+        SGD(lr=0.1),
+        X,
+        Y,
+        epochs=0,
+        batch_size=8,
+        rng=np.random.default_rng(0),
+        x_val=X_VAL,
+        y_val=Y_VAL,
+    )
+    assert len(hist.loss) == len(hist.val_error) == 1
+    assert hist.best_epoch == 0
+    assert_same_weights(net, make_net(0))
+
+
+def test_evaluate_matches_a_direct_computation():
+    net = make_net(4)
+    loss = CrossEntropy()
+    z = net.forward(X)
+    risk, err = evaluate(net, loss, X, Y)
+    assert risk == pytest.approx(loss(z, Y), rel=1e-14)
+    assert err == np.mean(np.argmax(z, axis=1) != Y)
+    risk_b, err_b = evaluate(net, loss, X, Y, batch_size=7)
+    assert risk_b == pytest.approx(risk, rel=1e-13)
+    assert err_b == err
+
+
+def test_evaluate_uses_test_mode():
+    net = make_net(4, dropout=True)
+    a = evaluate(net, CrossEntropy(), X, Y)
+    b = evaluate(net, CrossEntropy(), X, Y)
+    assert a == b
+
+
+def _fit(**overrides):
+    kwargs = {
+        "net": make_net(0),
+        "loss": CrossEntropy(),
+        "opt": SGD(lr=0.1),
+        "x": X,
+        "y": Y,
+        "epochs": 1,
+        "batch_size": 8,
+        "rng": np.random.default_rng(0),
+    }
+    kwargs.update(overrides)
+    return fit(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"y": Y[:-1]}, r"y must have shape \(119,\) to match the batch"),
+        ({"epochs": -1}, "epochs must be >= 0"),
+        ({"batch_size": 0}, "batch_size >= 1"),
+        ({"rng": 0}, "rng must be a numpy.random.Generator"),
+        ({"x_val": X_VAL}, "x_val and y_val must be given together"),
+        ({"y_val": Y_VAL}, "x_val and y_val must be given together"),
+        ({"patience": 3}, "patience needs a validation set"),
+        ({"x": np.where(np.arange(240).reshape(120, 2) == 5, np.nan, X)}, "x contains NaN"),
+        ({"y": Y.astype(float)}, "y must hold integer class labels"),
+        ({"y": Y + 1}, r"y must lie in \[0, 3\)"),
+    ],
+)
+def test_fit_rejects_bad_input(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        _fit(**overrides)
+
+
+def test_fit_rejects_soft_targets_and_bad_patience():
+    net, opt = make_net(0), SGD(lr=0.1)
+    onehot = np.eye(3)[Y]
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        fit(
+            net,
+            CrossEntropy(),
+            opt,
+            X,
+            onehot,
+            epochs=1,
+            batch_size=8,
+            rng=np.random.default_rng(0),
+        )
+    with pytest.raises(ValueError, match="patience"):
+        fit(
+            net,
+            CrossEntropy(),
+            opt,
+            X,
+            Y,
+            epochs=1,
+            batch_size=8,
+            rng=np.random.default_rng(0),
+            x_val=X_VAL,
+            y_val=Y_VAL,
+            patience=0,
+        )
