@@ -271,7 +271,7 @@ def _fit(**overrides):
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        ({"y": Y[:-1]}, r"y must have shape \(119,\) to match the batch"),
+        ({"y": Y[:-1]}, r"y must have shape \(120,\) to match the batch"),
         ({"epochs": -1}, "epochs must be >= 0"),
         ({"batch_size": 0}, "batch_size >= 1"),
         ({"rng": 0}, "rng must be a numpy.random.Generator"),
