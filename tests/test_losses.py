@@ -162,13 +162,17 @@ def test_cross_entropy_of_zero_scores_is_log_k(k):
     assert ce(np.zeros((n, k)), y) == pytest.approx(np.log(k), rel=4 * np.finfo(float).eps)
 
 
-def test_float32_scores_are_accepted_and_promoted(rng):
+@pytest.mark.parametrize("loss", [CrossEntropy(), SoftmaxQuadratic(), Quadratic(), ExpQuadratic()])
+def test_float32_scores_give_float32_gradients(rng, loss):
+    """float32 stays float32 end to end (no silent promotion), and agrees with float64 to float32 precision."""
     z = rng.standard_normal((3, 4))
     y = np.array([0, 1, 3])
-    ce = CrossEntropy()
-    g32 = ce.grad(z.astype(np.float32), y)
-    assert g32.dtype == np.float64
-    np.testing.assert_allclose(g32, ce.grad(z, y), rtol=1e-6)
+    g32 = loss.grad(z.astype(np.float32), y)
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, loss.grad(z, y), rtol=1e-5, atol=1e-6)
+    big = np.array([[1e4, -1e4, 0.0, 5.0]], dtype=np.float32)
+    if not isinstance(loss, ExpQuadratic):
+        assert np.isfinite(loss(big, y[:1])) and np.all(np.isfinite(loss.grad(big, y[:1])))
 
 
 # --------------------------------------------------------------------------- stability

@@ -151,9 +151,9 @@ class Dropout(Layer):
         p = self.keep_prob
         if train:
             mask = self.rng.random(x.shape) < p
-            factor = mask / p if self.mode == "inverted" else mask.astype(float)
+            factor = (mask / p if self.mode == "inverted" else mask).astype(x.dtype)
         else:
-            factor = np.full(x.shape, 1.0 if self.mode == "inverted" else p)
+            factor = np.full(x.shape, 1.0 if self.mode == "inverted" else p, dtype=x.dtype)
         self._cache = factor
         self._out_shape = x.shape
         return x * factor
@@ -224,7 +224,7 @@ class Conv1d(Layer):
         self.grads["W"] = (g2.T @ cols).reshape(self.params["W"].shape)
         self.grads["b"] = g2.sum(axis=0)
         dcols = (g2 @ self.params["W"].reshape(self.c_out, -1)).reshape(n, t, self.c_in, self.k)
-        dxp = np.zeros(xp_shape)
+        dxp = np.zeros(xp_shape, dtype=g.dtype)
         starts = self.stride * np.arange(t)
         for j in range(self.k):  # scatter each tap back onto the positions it read
             dxp[:, :, starts + j] += dcols[:, :, :, j].transpose(0, 2, 1)
@@ -265,7 +265,8 @@ class MaxPool1d(Layer):
 
     def backward(self, grad_out):
         (flat, shape), g = self._take_cache(grad_out)
-        return np.bincount(flat, weights=g.ravel(), minlength=int(np.prod(shape))).reshape(shape)
+        dx = np.bincount(flat, weights=g.ravel(), minlength=int(np.prod(shape)))
+        return dx.reshape(shape).astype(g.dtype, copy=False)
 
     def __repr__(self):
         return f"MaxPool1d({self.k}, stride={self.stride})"

@@ -28,22 +28,28 @@ from ._checks import as_float_array, as_labels
 EXP_QUADRATIC_MAX_SCORE = 0.5 * np.log(np.finfo(np.float64).max) - 1.0
 
 
+def _floating(z) -> np.ndarray:
+    """``z`` as an array, in its own floating dtype (float32 stays float32) or else float64."""
+    z = np.asarray(z)
+    return z if z.dtype.kind == "f" else z.astype(np.float64)
+
+
 def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`\log\sum_i e^{z_i}` along ``axis``, computed as :math:`m + \log\sum_i e^{z_i - m}`, :math:`m=\max_i z_i`."""
-    z = np.asarray(z, dtype=float)
+    z = _floating(z)
     m = np.max(z, axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(z - m), axis=axis))
 
 
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`\log p_i = z_i - \log\sum_j e^{z_j}`, stable for large scores."""
-    z = np.asarray(z, dtype=float)
+    z = _floating(z)
     return z - np.expand_dims(logsumexp(z, axis=axis), axis)
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r"""The soft-max :math:`p_i = e^{z_i}/\sum_j e^{z_j}`, a point of the simplex (Tomasi, §1)."""
-    z = np.asarray(z, dtype=float)
+    z = _floating(z)
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -69,17 +75,18 @@ class Loss:
             q = as_float_array(y_arr, "y", ndim=2)
             if q.shape != z.shape:
                 raise ValueError(f"y as targets must have the shape of z {z.shape}, got {q.shape}")
+            atol = max(1e-9, 100 * np.finfo(q.dtype).eps)
             if self.needs_distribution and (
-                np.any(q < 0) or not np.allclose(q.sum(axis=1), 1.0, atol=1e-9)
+                np.any(q < 0) or not np.allclose(q.sum(axis=1), 1.0, atol=atol)
             ):
                 raise ValueError(
                     "y as targets must be probability vectors (rows >= 0 summing to 1)"
                 )
         else:
             labels = as_labels(y_arr, "y", n, k)
-            q = np.zeros((n, k))
+            q = np.zeros((n, k), dtype=z.dtype)
             q[np.arange(n), labels] = 1.0
-        return z.astype(np.float64, copy=False), q
+        return z, q.astype(z.dtype, copy=False)  # float32 scores give float32 gradients
 
     def per_sample(self, z, y) -> np.ndarray:
         """The per-sample losses :math:`\\ell_n`, shape ``(N,)``."""
