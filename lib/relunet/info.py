@@ -27,26 +27,29 @@ def entropy(q, base: float = 2.0) -> float:
     return float(-np.sum(q[nz] * np.log(q[nz])) / np.log(base))
 
 
-def cross_entropy(q, p, base: float = 2.0) -> float:
-    r""":math:`H(\mathbf q, \mathbf p) = -\sum_i q_i\log p_i`; infinite if some :math:`p_i = 0 < q_i`."""
+def _on_support(q, p) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two distributions of equal length; return their entries where :math:`q_i > 0`."""
     q, p = _distribution(q, "q"), _distribution(p, "p")
     if q.shape != p.shape:
         raise ValueError(f"q and p must have the same length, got {q.size} and {p.size}")
     nz = q > 0
-    if np.any(p[nz] == 0):
+    return q[nz], p[nz]
+
+
+def cross_entropy(q, p, base: float = 2.0) -> float:
+    r""":math:`H(\mathbf q, \mathbf p) = -\sum_i q_i\log p_i`; infinite if some :math:`p_i = 0 < q_i`."""
+    q, p = _on_support(q, p)
+    if np.any(p == 0):
         return float("inf")
-    return float(-np.sum(q[nz] * np.log(p[nz])) / np.log(base))
+    return float(-np.sum(q * np.log(p)) / np.log(base))
 
 
 def kl_divergence(q, p, base: float = 2.0) -> float:
     r""":math:`D(\mathbf q\|\mathbf p) = H(\mathbf q, \mathbf p) - H(\mathbf q) = \sum_i q_i\log(q_i/p_i) \ge 0`."""
-    q, p = _distribution(q, "q"), _distribution(p, "p")
-    if q.shape != p.shape:
-        raise ValueError(f"q and p must have the same length, got {q.size} and {p.size}")
-    nz = q > 0
-    if np.any(p[nz] == 0):
+    q, p = _on_support(q, p)
+    if np.any(p == 0):
         return float("inf")
-    return float(np.sum(q[nz] * np.log(q[nz] / p[nz])) / np.log(base))
+    return float(np.sum(q * np.log(q / p)) / np.log(base))
 
 
 def huffman_code(p) -> list[str]:
