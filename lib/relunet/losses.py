@@ -145,7 +145,7 @@ class SoftmaxQuadratic(Loss):
 class Quadratic(Loss):
     r"""Quadratic loss on the scores themselves, :math:`\ell = \tfrac12\|\mathbf z - \mathbf q\|^2`.
 
-    The regression loss of Tomasi §2 and Zhang eq. (5) (there :math:`\|\cdot\|^2` without the
+    The regression loss of Zhang eq. (5) and Tomasi §2 (who writes :math:`\|\cdot\|^2` without the
     half), the "MSE" of the loss-exploration note (:math:`\tfrac1K\|\cdot\|^2`).  Gradient
     :math:`\mathbf z - \mathbf q`, i.e. the negative gradient :math:`\mathbf y - \boldsymbol\nu` of the slides.
     """
