@@ -59,6 +59,15 @@ def softmax_jvp(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     return p * (u - np.sum(p * u, axis=-1, keepdims=True))
 
 
+def _finite(compute, *args):
+    """``compute(*args)``, refusing a value beyond float64: a ``ValueError`` naming ``z``, never ``inf``."""
+    with np.errstate(over="ignore"):
+        value = compute(*args)
+    if not np.all(np.isfinite(value)):
+        raise ValueError("z is too large: the loss value overflows float64")
+    return value
+
+
 class Loss:
     """A loss on scores: ``loss(z, y)`` is the batch mean, ``loss.grad(z, y)`` its gradient in ``z``."""
 
@@ -91,10 +100,10 @@ class Loss:
     def per_sample(self, z, y) -> np.ndarray:
         """The per-sample losses :math:`\\ell_n`, shape ``(N,)``."""
         z, q = self._inputs(z, y)
-        return self._per_sample(z, q)
+        return _finite(self._per_sample, z, q)
 
     def __call__(self, z, y) -> float:
-        return float(np.mean(self.per_sample(z, y)))
+        return float(_finite(np.mean, self.per_sample(z, y)))
 
     def sample_grad(self, z, y) -> np.ndarray:
         """The per-sample gradients :math:`\\partial\\ell_n/\\partial z_n`, shape ``(N, K)`` (no 1/N)."""
@@ -174,21 +183,8 @@ class ExpQuadratic(Loss):
             )
         return z, q
 
-    _OVERFLOW = "z is too large: ExpQuadratic's value, a sum of e^(2z) terms, overflows float64"
-
-    def _per_sample(self, z, q):
-        with np.errstate(over="ignore"):  # many scores near the threshold can still add up to inf
-            ell = 0.5 * np.sum((q - np.exp(z)) ** 2, axis=1)
-        if not np.all(np.isfinite(ell)):
-            raise ValueError(self._OVERFLOW)
-        return ell
-
-    def __call__(self, z, y) -> float:
-        with np.errstate(over="ignore"):
-            value = super().__call__(z, y)
-        if not np.isfinite(value):
-            raise ValueError(self._OVERFLOW)
-        return value
+    def _per_sample(self, z, q):  # many scores just below the bound can still sum past float64
+        return 0.5 * np.sum((q - np.exp(z)) ** 2, axis=1)
 
     def _sample_grad(self, z, q):
         e = np.exp(z)
