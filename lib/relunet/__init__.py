@@ -1,6 +1,7 @@
 """relunet: a small NumPy library for training ReLU networks, written alongside the book."""
 
 from . import data, gradcheck, info
+from .blocks import Residual
 from .gradcheck import (
     check_layer,
     check_loss,
@@ -38,6 +39,7 @@ __all__ = [
     "MaxPool1d",
     "Quadratic",
     "ReLU",
+    "Residual",
     "Sequential",
     "SoftmaxQuadratic",
     "check_layer",
