@@ -1,0 +1,127 @@
+"""The MNIST-1D protocol (experiments/mnist1d_table.py) in a reduced setting, and the committed
+results it wrote in the full setting."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "mnist1d_table.py"
+
+
+@pytest.fixture(scope="module")
+def table():
+    spec = importlib.util.spec_from_file_location("mnist1d_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick(table, tmp_path_factory):
+    """The protocol end to end on 200 training signals, two epochs, two models."""
+    cfg = replace(table.QUICK, models=("linear", "cnn"), n_train=200)
+    out = tmp_path_factory.mktemp("mnist1d")
+    logged = []
+    doc = table.run(cfg, out, log=logged.append)
+    return cfg, out, doc, logged
+
+
+def test_reduced_run_writes_the_table_and_the_weights(table, quick):
+    cfg, out, doc, logged = quick
+    assert json.loads((out / table.TABLE_FILE).read_text()) == doc
+    assert set(doc["results"]) == {f"{m}/{i}" for m in cfg.models for i in cfg.inputs}
+    assert sorted(doc["permutation"]) == list(range(40)) and doc["permutation"] != list(range(40))
+    for r in doc["results"].values():
+        assert [f["seed"] for f in r["finals"]] == list(cfg.final_seeds)
+        assert all(0.0 <= f["test_acc"] <= 1.0 for f in r["finals"])
+        assert r["tuning"]["lr"] in r["tuning"]["grids"][str(r["tuning"]["keep"])]["lr"]
+        assert r["test_acc"]["n"] == len(cfg.final_seeds)
+    assert any(isinstance(item, dict) and "test_acc" in item for item in logged)
+    weights = np.load(out / table.WEIGHTS_FILE)
+    assert sum(name.endswith(".W") for name in weights.files) == 4  # three convolutions, one linear
+
+
+def test_a_saved_run_reproduces_exactly(table, quick):
+    """Same machine, same kernel: retraining a final run gives its recorded test accuracy."""
+    cfg, out, doc, _ = quick
+    r = doc["results"]["cnn/plain"]
+    rec = r["finals"][0]
+    data = table.load("plain", cfg)
+    net, again = table.train("cnn", rec["lr"], rec["keep"], rec["seed"], data, cfg)
+    assert table.test_accuracy(net, data) == rec["test_acc"]
+    assert again["val_acc"] == rec["val_acc"]
+    saved = table.build("cnn", np.random.default_rng(0), rec["keep"])
+    saved.load(out / table.WEIGHTS_FILE)
+    assert table.test_accuracy(saved, data) == rec["test_acc"]
+
+
+def test_grid_extends_until_the_best_is_interior(table, tmp_path):
+    """A learning rate far too small at the start: the grid grows upwards past the optimum."""
+    cfg = replace(
+        table.QUICK,
+        models=("linear",),
+        inputs=("plain",),
+        lr_start=(-6, -5),  # 0.001 and 0.00316
+        lr_bounds=(-8, 2),
+        epochs=5,
+        decay_every=10,
+        patience=5,
+        n_train=1000,
+    )
+    doc = table.run(cfg, tmp_path, log=lambda item: None)
+    grid = doc["results"]["linear/plain"]["tuning"]["grids"]["1.0"]
+    assert len(grid["lr"]) > 2 and grid["interior"]
+    ratios = np.diff(np.log10(grid["lr"]))
+    np.testing.assert_allclose(ratios, 0.5, rtol=1e-9)  # a factor sqrt(10) apart
+
+
+def test_bad_names_are_rejected(table):
+    with pytest.raises(ValueError, match="model must be one of"):
+        table.build("resnet", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="inputs must be"):
+        table.load("reversed", table.QUICK)
+
+
+# --------------------------------------------------------------------------- committed results
+
+
+@pytest.fixture(scope="module")
+def committed(table):
+    path = table.RESULTS / table.TABLE_FILE
+    if not path.exists():
+        pytest.skip("no committed results yet")
+    return json.loads(path.read_text())
+
+
+def test_committed_results_follow_the_protocol(table, committed):
+    cfg = table.config_from(committed)
+    assert len(cfg.final_seeds) >= 5 and not set(cfg.final_seeds) & set(cfg.tune_seeds)
+    for key, r in committed["results"].items():
+        tuning = r["tuning"]
+        for grid in tuning["grids"].values():
+            ratios = np.diff(np.log10(grid["lr"]))
+            assert np.all(ratios <= 0.5 + 1e-9), key  # at most sqrt(10) apart
+            assert grid["interior"], key
+        accs = [f["test_acc"] for f in r["finals"]]
+        assert [f["seed"] for f in r["finals"]] == list(cfg.final_seeds), key
+        assert all(f["lr"] == tuning["lr"] and f["keep"] == tuning["keep"] for f in r["finals"])
+        assert r["test_acc"]["mean"] == pytest.approx(np.mean(accs), abs=1e-12)
+        assert r["test_acc"]["sd"] == pytest.approx(np.std(accs, ddof=1), abs=1e-12)
+        chosen = tuning["grids"][str(tuning["keep"])]
+        best = max(g["val_acc"][g["lr"].index(g["best_lr"])] for g in tuning["grids"].values())
+        assert chosen["best_lr"] == tuning["lr"]
+        assert chosen["val_acc"][chosen["lr"].index(tuning["lr"])] == best
+
+
+def test_committed_files_are_small(table, committed):
+    total = sum(p.stat().st_size for p in table.RESULTS.iterdir())
+    assert total < 400_000
