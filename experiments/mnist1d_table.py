@@ -20,6 +20,7 @@ the validation zero-one error (the weights of the best epoch are kept).
 
     python experiments/mnist1d_table.py            # the full protocol; writes experiments/results/
     python experiments/mnist1d_table.py --quick    # a reduced setting (seconds), for the tests
+    python experiments/mnist1d_table.py --kernels  # chapter 07's reruns under two BLAS kernels
 
 Run it with one BLAS thread (``OPENBLAS_NUM_THREADS=1``), as the book's Makefile does.
 """
@@ -29,7 +30,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -333,17 +336,90 @@ def config_from(doc: dict) -> Config:
     return replace(Config(), **c)
 
 
+# --------------------------------------------------------------------------- BLAS kernels
+
+KERNELS_FILE = "mnist1d_kernels.json"
+RERUN_MODELS = ("linear", "mlp_paper")  # the runs chapter 07 retrains
+SECOND_KERNEL = "Prescott"  # OPENBLAS_CORETYPE of the Makefile's second nbval pass
+
+
+def rerun(model: str, out: Path = RESULTS) -> dict:
+    """Retrain the first final run of ``model`` on the plain signals; test accuracy included."""
+    doc = json.loads((out / TABLE_FILE).read_text())
+    cfg, saved = config_from(doc), doc["results"][f"{model}/plain"]["finals"][0]
+    data = load("plain", cfg)
+    net, rec = train(model, saved["lr"], saved["keep"], saved["seed"], data, cfg)
+    rec["test_acc"] = test_accuracy(net, data)
+    return rec
+
+
+def score_weights(out: Path = RESULTS) -> float:
+    """Test accuracy of the saved CNN weights."""
+    doc = json.loads((out / TABLE_FILE).read_text())
+    cfg, saved = config_from(doc), doc["results"]["cnn/plain"]["finals"][0]
+    net = build("cnn", np.random.default_rng(0), saved["keep"])
+    net.load(out / WEIGHTS_FILE)
+    return test_accuracy(net, load("plain", cfg))
+
+
+def kernel_check(out: Path = RESULTS, log=print) -> dict:
+    """The chapter's reruns and the saved CNN's score under the default and the second kernel.
+
+    Each is computed in a fresh process (OpenBLAS reads ``OPENBLAS_CORETYPE`` when it loads);
+    the differences to the saved results are what the chapter's tolerances must cover.
+    """
+    doc = json.loads((out / TABLE_FILE).read_text())
+    found = {}
+    for kernel in ("default", SECOND_KERNEL):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        if kernel != "default":
+            env["OPENBLAS_CORETYPE"] = kernel
+        cmd = [sys.executable, __file__, "--out", str(out), "--in-process"]
+        text = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        found[kernel] = json.loads(text.strip().splitlines()[-1])
+        log({kernel: found[kernel]})
+    saved = {m: doc["results"][f"{m}/plain"]["finals"][0] for m in RERUN_MODELS}
+    saved["cnn_weights"] = {"test_acc": saved_cnn_acc(doc)}
+    gaps = {
+        name: {
+            key: max(abs(found[k][name][key] - saved[name][key]) for k in found)
+            for key in saved[name]
+            if key in ("val_acc", "test_acc")
+        }
+        for name in saved
+    }
+    report = {"kernels": list(found), "found": found, "max_gap": gaps}
+    (out / KERNELS_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def saved_cnn_acc(doc: dict) -> float:
+    return doc["results"]["cnn/plain"]["finals"][0]["test_acc"]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the reduced setting of the tests")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
+    parser.add_argument(
+        "--kernels", action="store_true", help="rerun the chapter's checks under two BLAS kernels"
+    )
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else Config()
 
     def log(item):
         print(item if isinstance(item, str) else json.dumps(item), flush=True)
 
-    doc = run(cfg, args.out, log)
+    if args.in_process:  # one kernel, in this process: called by kernel_check
+        found = {m: rerun(m, args.out) for m in RERUN_MODELS}
+        found["cnn_weights"] = {"test_acc": score_weights(args.out)}
+        log(found)
+        return
+    if args.kernels:
+        kernel_check(args.out, log)
+        return
+    doc = run(QUICK if args.quick else Config(), args.out, log)
     for key, r in doc["results"].items():
         s = r["test_acc"]
         log(f"{key:<22} test accuracy {s['mean']:.4f} +- {s['sd']:.4f} (n = {s['n']})")
