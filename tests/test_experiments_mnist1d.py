@@ -27,8 +27,8 @@ def table():
 
 @pytest.fixture(scope="module")
 def quick(table, tmp_path_factory):
-    """The protocol end to end on 200 training signals, two epochs, two models."""
-    cfg = replace(table.QUICK, models=("linear", "cnn"), n_train=200)
+    """The protocol end to end on 200 training signals, two epochs, three models."""
+    cfg = replace(table.QUICK, models=("linear", "mlp_paper", "cnn"), n_train=200)
     out = tmp_path_factory.mktemp("mnist1d")
     logged = []
     doc = table.run(cfg, out, log=logged.append)
@@ -43,7 +43,8 @@ def test_reduced_run_writes_the_table_and_the_weights(table, quick):
     for r in doc["results"].values():
         assert [f["seed"] for f in r["finals"]] == list(cfg.final_seeds)
         assert all(0.0 <= f["test_acc"] <= 1.0 for f in r["finals"])
-        assert r["tuning"]["lr"] in r["tuning"]["grids"][str(r["tuning"]["keep"])]["lr"]
+        t = r["tuning"]
+        assert t["lr"] in t["grids"][table.setting_name(t["keep"], t["batch_size"])]["lr"]
         assert r["test_acc"]["n"] == len(cfg.final_seeds)
     assert any(isinstance(item, dict) and "test_acc" in item for item in logged)
     weights = np.load(out / table.WEIGHTS_FILE)
@@ -56,12 +57,31 @@ def test_a_saved_run_reproduces_exactly(table, quick):
     r = doc["results"]["cnn/plain"]
     rec = r["finals"][0]
     data = table.load("plain", cfg)
-    net, again = table.train("cnn", rec["lr"], rec["keep"], rec["seed"], data, cfg)
+    net, again = table.train(
+        "cnn", rec["lr"], rec["keep"], rec["batch_size"], rec["seed"], data, cfg
+    )
     assert table.test_accuracy(net, data) == rec["test_acc"]
     assert again["val_acc"] == rec["val_acc"]
     saved = table.build("cnn", np.random.default_rng(0), rec["keep"])
     saved.load(out / table.WEIGHTS_FILE)
     assert table.test_accuracy(saved, data) == rec["test_acc"]
+
+
+def test_kernel_check_reruns_in_fresh_processes(table, quick):
+    """Under the kernel that made the results the reruns are exact; the report has both kernels."""
+    _, out, doc, _ = quick
+    report = table.kernel_check(out, log=lambda item: None)
+    assert report["kernels"] == ["default", table.SECOND_KERNEL]
+    default = report["found"]["default"]
+    for model in table.RERUN_MODELS:
+        saved = doc["results"][f"{model}/plain"]["finals"][0]
+        assert default[model]["test_acc"] == saved["test_acc"]
+        assert default[model]["val_acc"] == saved["val_acc"]
+    assert (
+        default["cnn_weights"]["test_acc"] == doc["results"]["cnn/plain"]["finals"][0]["test_acc"]
+    )
+    assert set(report["max_gap"]) == {*table.RERUN_MODELS, "cnn_weights"}
+    assert json.loads((out / table.KERNELS_FILE).read_text()) == report
 
 
 def test_grid_extends_until_the_best_is_interior(table, tmp_path):
@@ -72,16 +92,22 @@ def test_grid_extends_until_the_best_is_interior(table, tmp_path):
         inputs=("plain",),
         lr_start=(-6, -5),  # 0.001 and 0.00316
         lr_bounds=(-8, 2),
-        epochs=5,
-        decay_every=10,
-        patience=5,
+        recipes={"linear": table.Recipe(epochs=5, decay_every=10, patience=5)},
         n_train=1000,
     )
     doc = table.run(cfg, tmp_path, log=lambda item: None)
-    grid = doc["results"]["linear/plain"]["tuning"]["grids"]["1.0"]
+    grid = doc["results"]["linear/plain"]["tuning"]["grids"]["keep=1,batch=100"]
     assert len(grid["lr"]) > 2 and grid["interior"]
     ratios = np.diff(np.log10(grid["lr"]))
     np.testing.assert_allclose(ratios, 0.5, rtol=1e-9)  # a factor sqrt(10) apart
+
+
+def test_config_roundtrips_through_json(table, quick):
+    cfg, _, doc, _ = quick
+    assert table.config_from(doc) == cfg
+    assert table.config_from(json.loads(json.dumps({"config": table.asdict(table.Config())}))) == (
+        table.Config()
+    )
 
 
 def test_bad_names_are_rejected(table):
@@ -113,13 +139,20 @@ def test_committed_results_follow_the_protocol(table, committed):
             assert grid["interior"], key
         accs = [f["test_acc"] for f in r["finals"]]
         assert [f["seed"] for f in r["finals"]] == list(cfg.final_seeds), key
-        assert all(f["lr"] == tuning["lr"] and f["keep"] == tuning["keep"] for f in r["finals"])
+        assert all(
+            (f["lr"], f["keep"], f["batch_size"])
+            == (tuning["lr"], tuning["keep"], tuning["batch_size"])
+            for f in r["finals"]
+        )
         assert r["test_acc"]["mean"] == pytest.approx(np.mean(accs), abs=1e-12)
         assert r["test_acc"]["sd"] == pytest.approx(np.std(accs, ddof=1), abs=1e-12)
-        chosen = tuning["grids"][str(tuning["keep"])]
-        best = max(g["val_acc"][g["lr"].index(g["best_lr"])] for g in tuning["grids"].values())
+        chosen = tuning["grids"][table.setting_name(tuning["keep"], tuning["batch_size"])]
         assert chosen["best_lr"] == tuning["lr"]
-        assert chosen["val_acc"][chosen["lr"].index(tuning["lr"])] == best
+        assert chosen["best_val_acc"] == max(g["val_acc"][g["lr"].index(g["best_lr"])]
+                                             for g in tuning["grids"].values())  # fmt: skip
+        assert len(tuning["runs"]) == len(cfg.tune_seeds) * sum(
+            len(g["lr"]) for g in tuning["grids"].values()
+        )
 
 
 def test_committed_files_are_small(table, committed):
