@@ -20,7 +20,7 @@ initialisation and its output layer either He's too (start "He", standard deviat
 sqrt(2/64) ~ 0.18) or standard deviation 2 (start "saturated": most samples start with
 p_y < 0.01).  Plain SGD (no momentum), mini-batches of 50, 20 epochs, with the cross-entropy
 ("CE") or the quadratic loss after the soft-max ("quad"), on the learning-rate grid
-``SAT_LRS`` (spaced by sqrt(10)).  Seed ``s`` draws the initial weights from
+``SAT_LRS`` (0.01 to 10, spaced by factors of sqrt(10)).  Seed ``s`` draws the initial weights from
 ``default_rng(s)`` and the order of the mini-batches from ``default_rng(1000 + s)``.  After
 every epoch: accuracy on the training set, the fraction of confidently wrong samples
 (p_y < 0.01) and the norms of the full-batch weight gradients of both losses (batch means),
@@ -55,7 +55,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CONFIDENT = 0.01  # "confidently wrong": p_y below this
 
 SAT_SEEDS = (1, 2, 3, 4, 5)
-SAT_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+SAT_LRS = tuple(float(f"{a:.6g}") for a in np.logspace(-2, 1, 7))  # 0.01 ... 10, factors sqrt(10)
 SAT_STARTS = {"He": None, "saturated": 2.0}  # the output layer's standard deviation (None: He)
 SAT_LOSSES = {"CE": rn.CrossEntropy(), "quad": rn.SoftmaxQuadratic()}
 SAT_WIDTHS = (40, 64, 64, 10)
