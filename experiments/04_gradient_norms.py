@@ -196,9 +196,9 @@ def kernel_run(x, y, loss: str, width: int, seed: int, steps=KER_STEPS, every=KE
             rec.append((step, total, g2 / (2 * total), lam_min, lam_s[0], lam_s[-1], p_y.min()))
         if step < steps:
             opt.step(net)
-    cols = np.array(rec).T
-    out = {name: _r(col) for name, col in zip(KER_COLUMNS, cols, strict=True)}
-    out["kernel_change"] = float(f"{np.linalg.norm(theta - theta0) / np.linalg.norm(theta0):.7g}")
+    cols = np.array(rec).T  # full precision: the chapter asserts the bounds to 1e-9 on them
+    out = {name: [float(v) for v in col] for name, col in zip(KER_COLUMNS, cols, strict=True)}
+    out["kernel_change"] = float(np.linalg.norm(theta - theta0) / np.linalg.norm(theta0))
     return out
 
 

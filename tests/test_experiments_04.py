@@ -81,14 +81,14 @@ def test_tiny_kernel_runs_obey_the_bounds(tiny):
     for key, run in runs.items():
         cols = {c: np.array(run[c]) for c in proto["columns"]}
         assert len(cols["step"]) == proto["steps"] // proto["every"] + 1
-        assert np.all(cols["lam_min"] <= cols["lam_minus"] * (1 + 1e-6))  # min-max theorem
+        assert np.all(cols["lam_min"] <= cols["lam_minus"] + 1e-12 * cols["lam_plus"])  # min-max
         assert np.all(cols["lam_minus"] <= cols["lam_plus"])
         if key.startswith("sq/"):  # PL for the squared loss on the scores
-            assert np.all(cols["pl_ratio"] >= cols["lam_min"] * (1 - 1e-6))
+            assert np.all(cols["pl_ratio"] >= cols["lam_min"] * (1 - 1e-9))
         else:  # the two bounds of the no-PL theorem
-            assert np.all(cols["pl_ratio"] <= 8 * cols["lam_plus"] * cols["loss"] * (1 + 1e-6))
+            assert np.all(cols["pl_ratio"] <= 8 * cols["lam_plus"] * cols["loss"] * (1 + 1e-9))
             low = 2 * cols["lam_minus"] * cols["min_py"] ** 2 * cols["loss"] / n
-            assert np.all(cols["pl_ratio"] >= low * (1 - 1e-6))
+            assert np.all(cols["pl_ratio"] >= low * (1 - 1e-9))
         assert run["kernel_change"] >= 0
 
 
