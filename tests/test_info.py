@@ -457,12 +457,22 @@ def test_decoding_inverts_encoding(n, size, seed, complete):
 
 
 @PROPERTY
-@given(n=st.integers(1, 20), size=st.integers(1, 60), seed=seeds, complete=st.booleans())
-def test_decoder_agrees_with_reference_on_arbitrary_bits(n, size, seed, complete):
-    """On random bits: either both decoders reject, or both return symbols that re-encode to them."""
+@given(
+    n=st.integers(1, 20),
+    size=st.integers(1, 60),
+    seed=seeds,
+    complete=st.booleans(),
+    window=st.sampled_from([1, 2, 5, 12]),
+)
+def test_decoder_agrees_with_reference_on_arbitrary_bits(n, size, seed, complete, window):
+    """On random bits: either both decoders reject, or both return symbols that re-encode to them.
+
+    The decoder's look-up window is varied so that words both shorter and longer than it occur.
+    """
     rng = np.random.default_rng(seed)
     code = random_code(rng, n, complete)
     coder = PrefixCode(code)
+    coder.WINDOW = window
     bits = rng.integers(0, 2, size).astype(np.uint8)
     try:
         expected = reference_decode(bits, code)
@@ -558,3 +568,23 @@ def test_a_long_block_coded_stream_costs_its_expected_length(q):
     mean = mean_code_length(coder.words, blocks)
     std = np.sqrt(np.sum(blocks * (lengths - mean) ** 2))
     assert abs(sent.size / 20000 - mean) < 4 * std / np.sqrt(20000)  # the law of large numbers
+
+
+@pytest.mark.parametrize("window", [1, 4, 12])
+def test_words_much_longer_than_the_lookup_window(window):
+    """Fibonacci-like weights give Huffman words up to 29 bits: decoded past the window's table."""
+    fib = [1, 1]
+    while len(fib) < 30:
+        fib.append(fib[-1] + fib[-2])
+    p = np.array(fib, dtype=float) / sum(fib)
+    coder = PrefixCode(huffman_code(p))
+    coder.WINDOW = window
+    assert coder.lengths.max() == 29
+    symbols = np.random.default_rng(1).integers(0, 30, 300)
+    bits = coder.encode(symbols)
+    assert np.array_equal(coder.decode(bits), symbols)
+    assert reference_decode(bits, coder.words) == symbols.tolist()
+    longest = int(np.argmax(coder.lengths))
+    cut = coder.encode(np.array([longest]))[:-1]
+    with pytest.raises(ValueError, match="ends inside a code word at bit 0"):
+        coder.decode(cut)

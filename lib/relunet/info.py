@@ -293,26 +293,59 @@ class PrefixCode:
         source = np.arange(int(ell.sum())) + np.repeat(self._start[s] - out_start, ell)
         return self._flat[source]
 
+    WINDOW = 12  # bits looked up at once by the decoder
+
+    def _window_table(self) -> tuple[np.ndarray, ...]:
+        """What the tree does with each ``k``-bit window, ``k = min(WINDOW, longest word)``.
+
+        For each window value: ``state`` 1 if a word ends within it (``symbol``, ``depth`` its
+        length), 2 if it leaves the tree (``depth`` the bits read), 0 if it stops at the inner
+        ``node`` after ``depth = k`` bits.
+        """
+        if not hasattr(self, "_table"):
+            k = int(min(self.WINDOW, self.lengths.max()))
+            window = np.arange(2**k)
+            state, symbol = np.zeros(2**k, dtype=np.int8), np.full(2**k, -1, dtype=np.int64)
+            depth, node = np.full(2**k, k, dtype=np.int64), np.zeros(2**k, dtype=np.int64)
+            for d in range(k):
+                live = np.flatnonzero(state == 0)
+                nxt = self.child[node[live], (window[live] >> (k - 1 - d)) & 1]
+                leaf, gone, inner = live[nxt < 0], live[nxt == 0], nxt > 0
+                symbol[leaf], state[leaf], state[gone] = -nxt[nxt < 0] - 1, 1, 2
+                depth[leaf], depth[gone] = d + 1, d + 1
+                node[live[inner]] = nxt[inner]
+            self._table = (k, state, symbol, depth, node)
+        return self._table
+
     def decode(self, bits) -> np.ndarray:
-        """The symbols whose code words, concatenated, are ``bits``; ValueError if there are none."""
+        """The symbols whose code words, concatenated, are ``bits``; ValueError if there are none.
+
+        Every bit position is decoded at once, as if a word started there: its next ``k`` bits
+        are looked up in a table of the tree (words longer than ``k`` bits then continue down the
+        tree), giving the symbol and length of the word starting at each position.  A Python
+        loop then follows the word boundaries from bit 0, one step per decoded symbol.
+        """
         b = _bit_array(bits)
         n = b.size
-        symbol = np.full(
-            n, -1, dtype=np.int64
-        )  # the word starting at each bit: -1 none, -2 cut off
-        length = np.zeros(n, dtype=np.int64)
-        active, node = np.arange(n), np.zeros(n, dtype=np.int64)
-        depth = 0
+        k, state_of, symbol_of, depth_of, node_of = self._window_table()
+        padded = np.concatenate([b, np.zeros(k, dtype=np.uint8)])
+        window = np.zeros(n, dtype=np.int64)
+        for j in range(k):
+            window = (window << 1) | padded[j : j + n]
+        state, symbol, length = state_of[window], symbol_of[window], depth_of[window]
+        symbol[state == 2] = -1  # -1: no word starts here
+        active = np.flatnonzero(state == 0)  # words longer than k bits: continue in the tree
+        node, depth = node_of[window[active]], k
         while active.size:
-            cut = active + depth >= n
-            symbol[active[cut]] = -2
-            active, node = active[~cut], node[~cut]
+            inside = active + depth < n
+            length[active[~inside]] = depth + 1  # reported as cut off below
+            active, node = active[inside], node[inside]
             nxt = self.child[node, b[active + depth]]
-            leaf = nxt < 0
-            symbol[active[leaf]] = -nxt[leaf] - 1
-            length[active[leaf]] = depth + 1
-            keep = nxt > 0
-            active, node, depth = active[keep], nxt[keep], depth + 1
+            symbol[active[nxt < 0]], length[active[nxt < 0]] = -nxt[nxt < 0] - 1, depth + 1
+            symbol[active[nxt == 0]] = -1
+            active, node, depth = active[nxt > 0], nxt[nxt > 0], depth + 1
+        tail = np.arange(max(0, n - int(self.lengths.max())), n)  # only these can run past the end
+        symbol[tail[tail + length[tail] > n]] = -2  # -2: the stream ends inside the word
         step = np.where(symbol >= 0, length, 0).tolist()
         starts, pos = [], 0
         while pos < n and step[pos]:
