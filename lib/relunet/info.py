@@ -241,8 +241,9 @@ class PrefixCode:
     ``code`` is a list of code words (strings of "0" and "1"), e.g. from :func:`huffman_code`.
     The decoder walks a binary tree (a trie) of the words, stored as an array ``child`` of shape
     ``(nodes, 2)``: a positive entry is an inner node, ``-(s + 1)`` is the leaf of symbol ``s``,
-    0 a branch no word uses.  :meth:`decode` reads every bit position of the stream through the
-    tree at once (vectorised), then follows the chain of word boundaries from bit 0.
+    0 a branch no word uses.  :meth:`decode` finds the word that would start at every bit position
+    at once (vectorised, with a table of ``WINDOW``-bit look-ups), then follows the chain of word
+    boundaries from bit 0.
     """
 
     def __init__(self, code):
