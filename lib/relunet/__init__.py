@@ -27,6 +27,7 @@ from .losses import (
 from .models import accuracy, flat_gradient, flat_parameters, loss_gradient, mlp
 from .network import Sequential
 from .optim import SGD, sutskever_momentum
+from .smooth import Softplus
 from .train import History, evaluate, fit
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "SoftmaxQuadratic",
+    "Softplus",
     "accuracy",
     "check_layer",
     "check_loss",
