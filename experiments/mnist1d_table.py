@@ -24,6 +24,7 @@ improved at the last epoch.
     python experiments/mnist1d_table.py            # the full protocol; writes experiments/results/
     python experiments/mnist1d_table.py --quick    # a reduced setting (seconds), for the tests
     python experiments/mnist1d_table.py --kernels  # chapter 07's reruns under two BLAS kernels
+    python experiments/mnist1d_table.py --cache runs.jsonl  # resume an interrupted protocol
 
 Run it with one BLAS thread (``OPENBLAS_NUM_THREADS=1``), as the book's Makefile does.
 """
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import inspect
 import json
 import os
 import platform
@@ -78,6 +81,7 @@ class Config:
     # learning rates on a grid of half decades, alpha = 10^(k/2): k = -4, -3, -2 is 0.01, 0.0316, 0.1
     lr_start: tuple[int, ...] = (-4, -3, -2)
     lr_bounds: tuple[int, int] = (-8, 2)  # 1e-4 and 10
+    keep_step: float = 0.2  # keep probabilities are extended downwards in these steps
     n_train: int | None = None  # use only the first n of the training split (reduced setting)
     models: tuple[str, ...] = ("linear", "mlp_paper", "mlp", "cnn_paper", "cnn")
     inputs: tuple[str, ...] = ("plain", "shuffled")
@@ -256,52 +260,136 @@ def setting_name(keep: float, batch: int) -> str:
     return f"keep={keep:g},batch={batch}"
 
 
-def tune(model: str, data: dict, cfg: Config, log) -> dict:
+def tune(model: str, inputs: str, data: dict, cfg: Config, log, cache) -> dict:
     """Learning-rate grids, one per setting (keep probability, batch size), extended until the
-    best rate is interior; the setting and rate with the best validation accuracy are chosen."""
-    recipe, runs = cfg.recipes[model], []
+    best rate is interior; for every batch size the keep probabilities are extended downwards
+    (in steps of ``cfg.keep_step``) while the lowest one is the best.  The setting and rate
+    with the best validation accuracy are chosen."""
+    recipe, runs, grids = cfg.recipes[model], [], {}
 
     def score(lr, keep, batch):
         accs = []
         for seed in cfg.tune_seeds:
-            _, rec = train(model, lr, keep, batch, seed, data, cfg)
+            _, rec = cache.train(model, inputs, lr, keep, batch, seed, data, cfg)
+            cache.store(model, inputs, rec, cfg)
             runs.append(rec)
             log(rec)
             accs.append(rec["val_acc"] if rec["val_acc"] is not None else 0.0)
         return float(np.mean(accs))
 
-    grids = {}
-    for keep in recipe.keeps:
-        for batch in recipe.batch_sizes:
-            grid = {k: score(half_decade(k), keep, batch) for k in cfg.lr_start}
-            while True:  # extend at the end that holds the best value, within the bounds
-                ks = sorted(grid)
-                best = max(ks, key=lambda k: grid[k])  # a tie goes to the smaller rate
-                if best == ks[0] and best > cfg.lr_bounds[0]:
-                    grid[best - 1] = score(half_decade(best - 1), keep, batch)
-                elif best == ks[-1] and best < cfg.lr_bounds[1]:
-                    grid[best + 1] = score(half_decade(best + 1), keep, batch)
-                else:
-                    break
+    def lr_grid(keep, batch):
+        grid = {k: score(half_decade(k), keep, batch) for k in cfg.lr_start}
+        while True:  # extend at the end that holds the best value, within the bounds
             ks = sorted(grid)
-            best = max(ks, key=lambda k: grid[k])
-            grids[setting_name(keep, batch)] = {
-                "keep": keep,
-                "batch_size": batch,
-                "lr": [half_decade(k) for k in ks],
-                "val_acc": [grid[k] for k in ks],
-                "best_lr": half_decade(best),
-                "best_val_acc": grid[best],
-                "interior": ks[0] < best < ks[-1],
-            }
+            best = max(ks, key=lambda k: grid[k])  # a tie goes to the smaller rate
+            if best == ks[0] and best > cfg.lr_bounds[0]:
+                grid[best - 1] = score(half_decade(best - 1), keep, batch)
+            elif best == ks[-1] and best < cfg.lr_bounds[1]:
+                grid[best + 1] = score(half_decade(best + 1), keep, batch)
+            else:
+                break
+        ks = sorted(grid)
+        best = max(ks, key=lambda k: grid[k])
+        grids[setting_name(keep, batch)] = {
+            "keep": keep,
+            "batch_size": batch,
+            "lr": [half_decade(k) for k in ks],
+            "val_acc": [grid[k] for k in ks],
+            "best_lr": half_decade(best),
+            "best_val_acc": grid[best],
+            "interior": ks[0] < best < ks[-1],
+        }
+        return grid[best]
+
+    keep_grids = {}
+    for batch in recipe.batch_sizes:
+        found = {keep: lr_grid(keep, batch) for keep in recipe.keeps}
+        while True:  # a smaller keep probability while the smallest is the best
+            low = min(found)
+            nxt = round(low - cfg.keep_step, 10)
+            if max(found, key=lambda k: (found[k], k)) == low and nxt > 0 and len(found) > 1:
+                found[nxt] = lr_grid(nxt, batch)
+            else:
+                break
+        best = max(found, key=lambda k: (found[k], k))  # a tie: less dropout
+        keep_grids[str(batch)] = {
+            "keeps": sorted(found),
+            "best_keep": best,
+            "interior_or_none": best > min(found) or len(found) == 1,
+        }
     chosen = max(grids.values(), key=lambda g: g["best_val_acc"])  # a tie: the first setting
     return {
         "grids": grids,
+        "keep_grids": keep_grids,
         "runs": runs,
         "keep": chosen["keep"],
         "batch_size": chosen["batch_size"],
         "lr": chosen["best_lr"],
     }
+
+
+# --------------------------------------------------------------------------- a cache of runs
+
+
+def fingerprint() -> str:
+    """A hash of what a run's result depends on: the library's training code and this script's
+    :func:`build`, :func:`load` and :func:`train`."""
+    h = hashlib.sha256()
+    lib = Path(rn.__file__).parent
+    for name in ("_checks", "blocks", "data", "layers", "losses", "network", "optim", "train"):
+        h.update((lib / f"{name}.py").read_bytes())
+    for f in (build, load, permutation, train):
+        h.update(inspect.getsource(f).encode())
+    return h.hexdigest()[:16]
+
+
+class RunCache:
+    """Records of finished runs, one JSON object a line, so an interrupted protocol resumes.
+
+    A record is reused only for the same model, inputs, learning rate, keep probability, batch
+    size, seed, recipe, data settings and :func:`fingerprint` (the same code).  Runs are
+    deterministic on one machine and BLAS kernel, so a reused record is what a rerun gives.
+    Without a path nothing is stored.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path, self.records = path, {}
+        self.fp, self.reused = fingerprint(), 0
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                item = json.loads(line)
+                self.records[item["key"]] = item["record"]
+
+    def key(self, model, inputs, lr, keep, batch, seed, cfg: Config) -> str:
+        data = {"val_fraction": cfg.val_fraction, "split_seed": cfg.split_seed,
+                "n_train": cfg.n_train, "momentum": cfg.momentum, "nesterov": cfg.nesterov,
+                "perm_seed": cfg.perm_seed if inputs == "shuffled" else None}  # fmt: skip
+        return json.dumps([model, inputs, lr, keep, batch, seed,
+                           asdict(cfg.recipes[model]), data, self.fp])  # fmt: skip
+
+    def train(self, model, inputs, lr, keep, batch, seed, data, cfg, *, need_net=False):
+        """:func:`train`, or the stored record (then the network is None unless ``need_net``)."""
+        k = self.key(model, inputs, lr, keep, batch, seed, cfg)
+        if k in self.records and not need_net:
+            self.reused += 1
+            return None, dict(self.records[k])
+        net, rec = train(model, lr, keep, batch, seed, data, cfg)
+        if k in self.records:  # retrained for its network: it must give the stored record
+            stored = self.records[k]
+            same = {key: v for key, v in stored.items() if key not in ("cpu_seconds", "test_acc")}
+            if {key: rec[key] for key in same} != same:
+                raise RuntimeError(f"a rerun differs from the cached run {k}: {rec} != {stored}")
+            self.reused += 1
+            rec = dict(stored)
+        return net, rec
+
+    def store(self, model, inputs, rec, cfg) -> None:
+        k = self.key(model, inputs, rec["lr"], rec["keep"], rec["batch_size"], rec["seed"], cfg)
+        if k not in self.records:
+            self.records[k] = rec
+            if self.path is not None:
+                with self.path.open("a") as f:
+                    f.write(json.dumps({"key": k, "record": rec}) + "\n")
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -313,25 +401,33 @@ def summary(values) -> dict:
             "min": float(a.min()), "max": float(a.max()), "n": int(a.size)}  # fmt: skip
 
 
-def run(cfg: Config, out: Path, log=print) -> dict:
-    """The whole protocol; writes ``mnist1d_table.json`` (and the CNN's weights) into ``out``."""
+def run(cfg: Config, out: Path, log=print, cache: RunCache | None = None) -> dict:
+    """The whole protocol; writes ``mnist1d_table.json`` (and the CNN's weights) into ``out``.
+
+    ``cache`` (a :class:`RunCache`) skips the runs it already holds; the CPU time reported is
+    the sum over all runs of the time each took when it ran.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.process_time()
+    cache = RunCache() if cache is None else cache
     results = {}
     for inputs in cfg.inputs:
         data = load(inputs, cfg)
         for model in cfg.models:
             log(f"== {model}, {inputs}")
-            tuned = tune(model, data, cfg, log)
+            tuned = tune(model, inputs, data, cfg, log, cache)
             finals = []
             for seed in cfg.final_seeds:
-                net, rec = train(
-                    model, tuned["lr"], tuned["keep"], tuned["batch_size"], seed, data, cfg
-                )
-                rec["test_acc"] = test_accuracy(net, data)
+                keep_net = model == "cnn" and inputs == "plain" and seed == cfg.final_seeds[0]
+                net, rec = cache.train(model, inputs, tuned["lr"], tuned["keep"],
+                                       tuned["batch_size"], seed, data, cfg, need_net=keep_net)  # fmt: skip
+                if net is not None:
+                    acc = test_accuracy(net, data)
+                    if rec.setdefault("test_acc", acc) != acc:
+                        raise RuntimeError(f"the rerun of {rec} scores {acc} on the test set")
+                cache.store(model, inputs, rec, cfg)
                 finals.append(rec)
                 log(rec)
-                if model == "cnn" and inputs == "plain" and seed == cfg.final_seeds[0]:
+                if keep_net:
                     net.save(out / WEIGHTS_FILE)
             results[f"{model}/{inputs}"] = {
                 "model": model,
@@ -344,7 +440,7 @@ def run(cfg: Config, out: Path, log=print) -> dict:
         "config": asdict(cfg),
         "permutation": permutation(cfg).tolist(),
         "results": results,
-        "cpu_seconds": round(time.process_time() - t0, 1),
+        "cpu_seconds": round(sum(r["cpu_seconds"] for r in _all_runs(results)), 1),
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -354,6 +450,12 @@ def run(cfg: Config, out: Path, log=print) -> dict:
     text = json.dumps(doc, indent=1) + "\n"
     (out / TABLE_FILE).write_text(text)
     return json.loads(text)
+
+
+def _all_runs(results: dict):
+    for r in results.values():
+        yield from r["tuning"]["runs"]
+        yield from r["finals"]
 
 
 def config_from(doc: dict) -> Config:
@@ -438,6 +540,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--kernels", action="store_true", help="rerun the chapter's checks under two BLAS kernels"
     )
+    parser.add_argument("--cache", type=Path, help="a file of finished runs, to resume from")
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -452,7 +555,9 @@ def main(argv=None) -> None:
     if args.kernels:
         kernel_check(args.out, log)
         return
-    doc = run(QUICK if args.quick else Config(), args.out, log)
+    cache = RunCache(args.cache)
+    doc = run(QUICK if args.quick else Config(), args.out, log, cache)
+    log(f"{cache.reused} runs taken from the cache")
     for key, r in doc["results"].items():
         s = r["test_acc"]
         log(f"{key:<22} test accuracy {s['mean']:.4f} +- {s['sd']:.4f} (n = {s['n']})")

@@ -67,6 +67,43 @@ def test_a_saved_run_reproduces_exactly(table, quick):
     assert table.test_accuracy(saved, data) == rec["test_acc"]
 
 
+def test_a_cache_resumes_with_the_same_results(table, tmp_path):
+    cfg = replace(table.QUICK, models=("linear", "cnn"), inputs=("plain",), n_train=200)
+    path = tmp_path / "runs.jsonl"
+    first = table.run(cfg, tmp_path / "a", log=lambda item: None, cache=table.RunCache(path))
+    cache = table.RunCache(path)
+    second = table.run(cfg, tmp_path / "b", log=lambda item: None, cache=cache)
+    assert first == second
+    n_runs = sum(len(r["tuning"]["runs"]) + len(r["finals"]) for r in first["results"].values())
+    assert cache.reused == n_runs  # the CNN run whose weights are saved is rerun and checked
+    assert (tmp_path / "b" / table.WEIGHTS_FILE).read_bytes() == (
+        tmp_path / "a" / table.WEIGHTS_FILE
+    ).read_bytes()
+
+
+class FakeCache:
+    """Validation accuracy that grows as the keep probability falls to 0.4, peaks at alpha 0.1."""
+
+    def train(self, model, inputs, lr, keep, batch, seed, data, cfg):
+        acc = 0.5 - abs(keep - 0.4) - 0.01 * abs(np.log10(lr) + 1)
+        return None, {"lr": lr, "keep": keep, "batch_size": batch, "seed": seed, "val_acc": acc}
+
+    def store(self, *args):
+        pass
+
+
+def test_keep_grid_extends_downwards_until_interior(table):
+    cfg = replace(table.Config(), recipes={"cnn": table.Recipe(keeps=(1.0, 0.8))})
+    tuned = table.tune("cnn", "plain", {}, cfg, lambda item: None, FakeCache())
+    assert tuned["keep_grids"]["100"] == {
+        "keeps": [0.2, 0.4, 0.6, 0.8, 1.0],
+        "best_keep": 0.4,
+        "interior_or_none": True,
+    }
+    assert (tuned["keep"], tuned["lr"]) == (0.4, 0.1)
+    assert all(g["interior"] for g in tuned["grids"].values())
+
+
 def test_kernel_check_reruns_in_fresh_processes(table, quick):
     """Under the kernel that made the results the reruns are exact; the report has both kernels."""
     _, out, doc, _ = quick
@@ -133,6 +170,7 @@ def test_committed_results_follow_the_protocol(table, committed):
     assert len(cfg.final_seeds) >= 5 and not set(cfg.final_seeds) & set(cfg.tune_seeds)
     for key, r in committed["results"].items():
         tuning = r["tuning"]
+        assert all(g["interior_or_none"] for g in tuning["keep_grids"].values()), key
         for grid in tuning["grids"].values():
             ratios = np.diff(np.log10(grid["lr"]))
             assert np.all(ratios <= 0.5 + 1e-9), key  # at most sqrt(10) apart
