@@ -329,7 +329,9 @@ def main():
 
     d = rn.data.mnist1d()
     print(f"relunet {rn.__version__} from {Path(rn.__file__).parent}, torch {torch.__version__}")
-    print(f"MNIST-1D: {len(d.x)} training signals, batch {BATCH}, SGD lr {LR} momentum {MU}, ", end="")
+    print(
+        f"MNIST-1D: {len(d.x)} training signals, batch {BATCH}, SGD lr {LR} momentum {MU}, ", end=""
+    )
     print(f"1 thread; medians over {args.epochs} rounds of one epoch per side\n")
     tmp = tempfile.TemporaryDirectory()
     head = f"{'model':<18} {'dtype':<8}" + "".join(
@@ -365,8 +367,7 @@ def main():
         print("\nPeak memory: rise of the resident set during one epoch, MiB (fresh process each)")
         for model, dtype_name, mem in memory_rows:
             print(
-                f"{model:<18} {dtype_name:<8}"
-                + "".join(f"{k:>9} {v:6.1f}" for k, v in mem.items())
+                f"{model:<18} {dtype_name:<8}" + "".join(f"{k:>9} {v:6.1f}" for k, v in mem.items())
             )
 
 
