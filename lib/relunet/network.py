@@ -3,33 +3,67 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import as_flag, as_float_array
 from .layers import Layer
 
 
 class Sequential:
-    r"""The composition :math:`F = F^L\circ\cdots\circ F^1` of its layers; its output is the scores :math:`\mathbf z`."""
+    r"""The composition :math:`F = F^L\circ\cdots\circ F^1` of its layers; its output is the scores :math:`\mathbf z`.
+
+    ``forward`` validates the network's input once (real, finite, the first layer's rank) and
+    ``backward`` its ``grad_out`` once; in between, each layer gets the array the previous one
+    computed, unchecked but for the layers' own shape checks (see :mod:`relunet.layers`).  A layer
+    that overrides ``forward``/``backward`` itself is called through them, and what it returns is
+    validated before the next layer sees it.
+    """
 
     def __init__(self, layers: list[Layer]):
+        if isinstance(layers, Layer):
+            raise ValueError(
+                f"layers must be a list of relunet layers, got a single {type(layers).__name__}: "
+                "write Sequential([layer])"
+            )
+        if isinstance(layers, str | bytes | Mapping) or not hasattr(layers, "__iter__"):
+            raise ValueError(
+                f"layers must be a list of relunet layers, got {type(layers).__name__}"
+            )
         layers = list(layers)
         if not layers or not all(isinstance(lay, Layer) for lay in layers):
             raise ValueError("layers must be a non-empty list of relunet layers")
         self.layers = layers
 
     def forward(self, x, *, train: bool = False) -> np.ndarray:
+        """The scores :math:`\\mathbf z = F(\\mathbf x)` of the batch ``x`` (dropout active if ``train``)."""
+        train = as_flag(train, "train")
+        x = as_float_array(x, "x", ndim=getattr(self.layers[0], "_ndim", None))
+        trusted = True  # x is a finite floating array
         for layer in self.layers:
-            x = layer.forward(x, train=train)
+            if layer._direct_forward:
+                if not trusted:
+                    x = as_float_array(x, "x")
+                x, trusted = layer._forward(x, train), True
+            else:
+                x, trusted = layer.forward(x, train=train), False
         return x
 
     __call__ = forward
 
     def backward(self, grad_out) -> np.ndarray:
         """Back-propagate :math:`\\partial L/\\partial z`; fills every layer's ``grads``, returns :math:`\\partial L/\\partial x`."""
+        g, trusted = grad_out, False
         for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
-        return grad_out
+            if layer._direct_backward:
+                if not trusted:
+                    layer._require_cache()
+                    g = as_float_array(g, "grad_out")
+                g, trusted = layer._backward(g), True
+            else:
+                g, trusted = layer.backward(g), False
+        return g
 
     def predict(self, x) -> np.ndarray:
         """The class :math:`\\hat y = \\arg\\max_i z_i` (test mode: no dropout)."""
