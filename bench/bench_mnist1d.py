@@ -26,6 +26,7 @@ during one epoch, the model and data already in memory.
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,8 @@ except ImportError as err:  # pragma: no cover - optional dependency
     raise SystemExit("PyTorch is not installed: make bench (pip install -e '.[bench]')") from err
 
 torch.set_num_threads(1)
+#: whether this relunet has Sequential.backward(..., input_grad=False) (not before this branch)
+HAS_INPUT_GRAD = "input_grad" in inspect.signature(rn.Sequential.backward).parameters
 BATCH, LR, MU = 100, 0.01, 0.9
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
 
@@ -139,21 +142,31 @@ def to_torch(net: rn.Sequential, tdtype) -> torch.nn.Sequential:
 # --------------------------------------------------------------------------- the sides
 
 
-class RelunetLoop:
-    """The loop fit() runs: forward, loss.grad, backward, opt.step, per mini-batch."""
+class Side:
+    """One way of training: ``step(xb, yb)`` is one SGD step on a mini-batch; ``epoch(order)``
+    gathers the data in that order once and steps through it in mini-batches of 100 (as fit())."""
+
+    def epoch(self, order):
+        xs, ys = self.x[order], self.y[order]
+        for s in range(0, len(order), BATCH):
+            self.step(xs[s : s + BATCH], ys[s : s + BATCH])
+
+
+class RelunetLoop(Side):
+    """The loop fit() runs per mini-batch: forward, loss.grad, backward, opt.step."""
+
+    full_backward = False  # --full-backward: also dL/dx of the input, as fit() computes today
 
     def __init__(self, net, x, y):
         self.net, self.x, self.y = net, x, y
         self.loss, self.opt = rn.CrossEntropy(), rn.SGD(lr=LR, momentum=MU)
+        # backward(..., input_grad=False): no dL/dx for the network's input, which nothing reads
+        skip = HAS_INPUT_GRAD and not self.full_backward
+        self.backward_kw = {"input_grad": False} if skip else {}
 
-    def step(self, idx):
-        z = self.net.forward(self.x[idx], train=True)
-        self.net.backward(self.loss.grad(z, self.y[idx]))
+    def step(self, xb, yb):
+        self.net.backward(self.loss.grad(self.net.forward(xb, train=True), yb), **self.backward_kw)
         self.opt.step(self.net)
-
-    def epoch(self, order):
-        for s in range(0, len(order), BATCH):
-            self.step(order[s : s + BATCH])
 
     def params(self):
         return [p for p, _ in self.net.parameters()]
@@ -167,28 +180,33 @@ class RelunetFit(RelunetLoop):
         rn.fit(self.net, self.loss, self.opt, self.x, self.y, epochs=1, batch_size=BATCH, rng=rng)
 
 
-class Torch:
+class RelunetEval(RelunetLoop):
+    """relunet.evaluate() of the training set (test mode), the pass fit() adds to every epoch."""
+
+    def epoch(self, order):
+        rn.evaluate(self.net, self.loss, self.x, self.y)
+
+
+class Torch(Side):
     def __init__(self, net, x, y, tdtype):
         self.net = to_torch(net, tdtype)
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.loss = torch.nn.CrossEntropyLoss()
         self.opt = torch.optim.SGD(self.net.parameters(), lr=LR, momentum=MU)
 
-    def step(self, idx):
-        idx = torch.from_numpy(idx)
+    def step(self, xb, yb):
         self.opt.zero_grad(set_to_none=True)
-        self.loss(self.net(self.x[idx]), self.y[idx]).backward()
+        self.loss(self.net(xb), yb).backward()
         self.opt.step()
 
     def epoch(self, order):
-        for s in range(0, len(order), BATCH):
-            self.step(order[s : s + BATCH])
+        super().epoch(torch.from_numpy(order))
 
     def params(self):
         return [p.detach().numpy() for p in self.net.parameters()]
 
 
-class NumpyMLP:
+class NumpyMLP(Side):
     """The 40-100-100-10 MLP written out in plain NumPy: the floor a library can approach."""
 
     def __init__(self, net, x, y):
@@ -196,9 +214,9 @@ class NumpyMLP:
         self.v = [np.zeros_like(p) for p in self.p]
         self.x, self.y = x, y
 
-    def step(self, idx):
+    def step(self, x, y):
         W1, b1, W2, b2, W3, b3 = self.p
-        x, y, n = self.x[idx], self.y[idx], len(idx)
+        n = len(y)
         a1 = x @ W1.T + b1
         h1 = np.maximum(a1, 0)
         a2 = h1 @ W2.T + b2
@@ -216,8 +234,6 @@ class NumpyMLP:
             v -= LR * gr
             p += v
 
-    epoch = RelunetLoop.epoch
-
     def params(self):
         return self.p
 
@@ -234,6 +250,7 @@ def sides(model, dtype_name, x, y, with_fit=True):
         out["numpy"] = NumpyMLP(build(model, dtype), x, y)
     if with_fit:
         out["fit"] = RelunetFit(build(model, dtype), x, y)
+        out["eval"] = RelunetEval(build(model, dtype), x, y)
     return out
 
 
@@ -253,7 +270,8 @@ def check_agreement(model, x, y):
     for dtype_name, tol in (("float64", 1e-10), ("float32", 1e-4)):
         s = sides(model, dtype_name, x, y, with_fit=False)
         for side in s.values():
-            side.step(idx)
+            i = torch.from_numpy(idx) if isinstance(side, Torch) else idx
+            side.step(side.x[i], side.y[i])
         ref = s["relunet"].params()
         for name, side in s.items():
             got = side.params()
@@ -263,21 +281,22 @@ def check_agreement(model, x, y):
 
 
 def time_epochs(model, dtype_name, x, y, epochs):
-    """Median ratios of epoch times: each round runs every side once, in a rotating order."""
+    """CPU and wall-clock seconds of each side's epochs: each round runs every side once, in a
+    rotating order (round 0 warms up and is not kept)."""
     s = sides(model, dtype_name, x, y)
     rng = np.random.default_rng(3)
     names = list(s)
-    times = {name: [] for name in names}
-    for r in range(epochs + 1):  # round 0 warms up
+    cpu, wall = ({name: [] for name in names} for _ in range(2))
+    for r in range(epochs + 1):
         order = rng.permutation(len(x))
-        rot = names[r % len(names) :] + names[: r % len(names)]
-        for name in rot:
-            t0 = time.perf_counter()
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            c0, w0 = time.process_time(), time.perf_counter()
             s[name].epoch(order)
-            t = time.perf_counter() - t0
+            c1, w1 = time.process_time(), time.perf_counter()
             if r:
-                times[name].append(t)
-    return times
+                cpu[name].append(c1 - c0)
+                wall[name].append(w1 - w0)
+    return cpu, wall
 
 
 def ratio(times, a, b) -> float:
@@ -309,6 +328,7 @@ def memory_child(model, dtype_name, side, data_file):
 
 def peak_memory(model, dtype_name, side, data_file) -> float:
     cmd = [sys.executable, __file__, "--memory-child", model, dtype_name, side, str(data_file)]
+    cmd += ["--full-backward"] if RelunetLoop.full_backward else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.split()[-1])
 
@@ -322,8 +342,15 @@ def main():
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--dtypes", nargs="*", default=list(DTYPES), choices=list(DTYPES))
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    ap.add_argument(
+        "--full-backward",
+        action="store_true",
+        help="relunet loop: back-propagate to the input too (as fit() does until it passes "
+        "input_grad=False)",
+    )
     ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    RelunetLoop.full_backward = args.full_backward
     if args.memory_child:
         return memory_child(*args.memory_child)
 
@@ -334,11 +361,13 @@ def main():
     )
     print(f"1 thread; medians over {args.epochs} rounds of one epoch per side\n")
     tmp = tempfile.TemporaryDirectory()
-    head = f"{'model':<18} {'dtype':<8}" + "".join(
-        f"{h:>10}" for h in ("relunet", "torch", "numpy", "fit()", "rn/torch", "np/torch")
-    )
-    head += f"{'rn/np':>8}{'fit/rn':>8}"
-    print(head + "      (times: median ms per epoch)")
+    cols = ("relunet", "torch", "numpy", "fit", "eval")
+    pairs = (("relunet", "torch"), ("numpy", "torch"), ("relunet", "numpy"))
+    pairs += (("fit", "relunet"), ("eval", "relunet"))
+    print(f"{'':27}{'CPU ms per epoch (median)':^45}   {'ratios of CPU times':^40}  wall")
+    head = f"{'model':<18} {'dtype':<8}" + "".join(f"{c:>9}" for c in cols) + "   "
+    head += "".join(f"{a[:2] + '/' + b[:5]:>8}" for a, b in pairs) + "  rn/torch"
+    print(head)
     memory_rows = []
     for model in args.models:
         signal = not model.startswith("MLP")
@@ -347,22 +376,26 @@ def main():
         data_file = Path(tmp.name) / f"{signal}.npz"
         np.savez(data_file, x=x, y=d.y)
         for dtype_name in args.dtypes:
-            times = time_epochs(model, dtype_name, x, d.y, args.epochs)
-            med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            cpu, wall = time_epochs(model, dtype_name, x, d.y, args.epochs)
             row = f"{model:<18} {dtype_name:<8}"
-            for k in ("relunet", "torch", "numpy", "fit"):
-                row += f"{med[k]:10.1f}" if k in med else f"{'':>10}"
-            row += f"{ratio(times, 'relunet', 'torch'):10.2f}"
-            row += f"{ratio(times, 'numpy', 'torch'):10.2f}" if "numpy" in times else f"{'':>10}"
-            row += f"{ratio(times, 'relunet', 'numpy'):8.2f}" if "numpy" in times else f"{'':>8}"
-            row += f"{ratio(times, 'fit', 'relunet'):8.2f}"
-            print(row, flush=True)
+            for c in cols:
+                row += f"{1e3 * statistics.median(cpu[c]):9.1f}" if c in cpu else f"{'':>9}"
+            row += "   "
+            for a, b in pairs:
+                row += f"{ratio(cpu, a, b):8.2f}" if a in cpu and b in cpu else f"{'':>8}"
+            print(row + f"{ratio(wall, 'relunet', 'torch'):10.2f}", flush=True)
             if not args.no_memory:
-                mem = {k: peak_memory(model, dtype_name, k, data_file) for k in times}
+                mem = {k: peak_memory(model, dtype_name, k, data_file) for k in cpu}
                 memory_rows.append((model, dtype_name, mem))
-    print("\nrn/torch, np/torch, rn/np, fit/rn: medians of per-round ratios of epoch times.")
-    print("Every side was checked first: one SGD step from the same weights agrees with relunet")
-    print("to a relative 1e-10 in float64 (1e-4 in float32).")
+    print(
+        "\nrelunet: the loop fit() runs (forward, loss.grad, backward, SGD step); fit: fit() for one"
+        "\nepoch, which also evaluates the training set before and after it; eval: one evaluate() of"
+        "\nthe training set (in a long run fit() spends about relunet + eval per epoch).  Ratios:"
+        "\nmedians of per-round ratios of CPU times (process_time), robust to a loaded machine; the"
+        "\nlast column is the same ratio of wall-clock times.  Every side was checked first: one SGD"
+        "\nstep from the same weights agrees with relunet to a relative 1e-10 in float64 (1e-4 in"
+        "\nfloat32)."
+    )
     if memory_rows:
         print("\nPeak memory: rise of the resident set during one epoch, MiB (fresh process each)")
         for model, dtype_name, mem in memory_rows:

@@ -16,11 +16,11 @@ from numbers import Integral, Real
 import numpy as np
 
 
-def as_count(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` >= ``minimum``; floats (even ``3.0``), bools and strings are refused."""
+def as_count(value, name: str, minimum: int | None = 1) -> int:
+    """``value`` as an ``int`` >= ``minimum`` (``None``: any); floats (even ``3.0``), bools and strings are refused."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
 

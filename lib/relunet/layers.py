@@ -90,6 +90,10 @@ class Layer:
     def _backward(self, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _param_grads(self, g: np.ndarray) -> None:
+        """Fill ``grads`` only (the first layer of a training step: nothing needs its input gradient)."""
+        self._backward(g)
+
     def _require_cache(self) -> None:
         if self._cache is None:
             raise ValueError(f"{type(self).__name__}.backward called before forward")
@@ -160,10 +164,13 @@ class Linear(Layer):
         self._out_shape = out.shape
         return out
 
-    def _backward(self, g):
+    def _param_grads(self, g):
         x = self._cache_for(g)
         self.grads["W"] = g.T @ x
         self.grads["b"] = g.sum(axis=0)
+
+    def _backward(self, g):
+        self._param_grads(g)
         return g @ self.params["W"]
 
     def __repr__(self):
@@ -311,13 +318,19 @@ class Conv1d(Layer):
         self._out_shape = out.shape
         return out
 
-    def _backward(self, g):
+    def _param_grads(self, g):
         cols, length = self._cache_for(g)
         n, _, t = g.shape
-        k, s, p, c = self.k, self.stride, self.padding, self.c_in
         gt = g.transpose(1, 0, 2).reshape(self.c_out, n * t)  # (c_out, N t), as out was
-        self.grads["W"] = (gt @ cols).reshape(self.c_out, k, c).transpose(0, 2, 1).copy()
+        dw = (gt @ cols).reshape(self.c_out, self.k, self.c_in)
+        self.grads["W"] = dw.transpose(0, 2, 1).copy()
         self.grads["b"] = gt.sum(axis=1)
+        return gt, length
+
+    def _backward(self, g):
+        gt, length = self._param_grads(g)
+        n, _, t = g.shape
+        k, s, p, c = self.k, self.stride, self.padding, self.c_in
         dcols = (gt.T @ self._unfolded_weights()).reshape(n, t, k, c)
         dxp = np.zeros((n, length + 2 * p, c), dtype=dcols.dtype)  # channels last, as xp
         span = s * (t - 1) + 1
