@@ -439,3 +439,89 @@ def test_forward_rejects_non_numeric_input(rng, name):
     layer, shape = _layers(rng)[name]
     with pytest.raises(ValueError, match="x must be a real numeric array"):
         layer.forward(np.full(shape, "a"))
+
+
+# --------------------------------------------------------------------------- dtypes and layouts
+
+DIRECT = ["Linear", "ReLU", "Flatten", "Conv1d", "MaxPool1d"]
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_float32_stays_float32(rng, name):
+    layer, shape = _layers(rng)[name]
+    for k in layer.params:
+        layer.params[k] = layer.params[k].astype(np.float32)
+    out = layer.forward(rng.standard_normal(shape).astype(np.float32))
+    dx = layer.backward(rng.standard_normal(out.shape).astype(np.float32))
+    assert out.dtype == dx.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in layer.grads.values())
+
+
+@pytest.mark.parametrize("cls", ["Linear", "Conv1d"])
+def test_dtype_argument_stores_the_float64_draw_rounded(cls):
+    args = (3, 4) if cls == "Linear" else (2, 3, 5)
+    make = getattr(__import__("relunet"), cls)
+    w64 = make(*args, rng=np.random.default_rng(7))
+    w32 = make(*args, rng=np.random.default_rng(7), dtype=np.float32)
+    for k in w64.params:
+        assert w32.params[k].dtype == w32.grads[k].dtype == np.float32
+        assert np.array_equal(w32.params[k], w64.params[k].astype(np.float32))
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_non_contiguous_inputs_give_the_same_results(rng, name):
+    """A transposed view (as a channels-last array would arrive) computes what a copy computes."""
+    layer, shape = _layers(rng)[name]
+    x = rng.standard_normal(shape)
+    x_view = np.ascontiguousarray(np.swapaxes(x, 0, -1)).swapaxes(0, -1)
+    assert not x_view.flags.c_contiguous and np.array_equal(x_view, x)
+    out = layer.forward(x)
+    g = rng.standard_normal(out.shape)
+    dx, grads = layer.backward(g), {k: v.copy() for k, v in layer.grads.items()}
+    np.testing.assert_allclose(layer.forward(x_view), out, rtol=1e-14, atol=1e-15)
+    g_view = np.ascontiguousarray(np.swapaxes(g, 0, -1)).swapaxes(0, -1)
+    np.testing.assert_allclose(layer.backward(g_view), dx, rtol=1e-14, atol=1e-15)
+    for k in grads:
+        np.testing.assert_allclose(layer.grads[k], grads[k], rtol=1e-13, atol=1e-15)
+
+
+def test_relu_gives_positive_zero():
+    out = ReLU().forward(np.array([[-0.0, -3.0, 0.0, 2.0]]))
+    assert not np.any(np.signbit(out))
+
+
+def maxpool_backward_reference(x, g, k, stride):
+    """Each window hands its gradient to its first maximum, by loops."""
+    dx = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for t in range(g.shape[2]):
+                window = x[i, c, t * stride : t * stride + k]
+                dx[i, c, t * stride + int(np.argmax(window))] += g[i, c, t]
+    return dx
+
+
+@PROPERTY
+@given(k=st.integers(1, 4), stride=st.integers(1, 5), extra=st.integers(0, 6), seed=seeds)
+def test_maxpool1d_backward_matches_loops_with_many_ties(k, stride, extra, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (2, 3, k + extra)).astype(float)  # three values: ties everywhere
+    pool = MaxPool1d(k, stride=stride)
+    out = pool.forward(x)
+    assert np.array_equal(out, maxpool_reference(x, k, stride))
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(
+        pool.backward(g), maxpool_backward_reference(x, g, k, stride), rtol=1e-14, atol=1e-15
+    )
+
+
+@pytest.mark.parametrize("name", ["Linear", "Conv1d"])
+def test_param_grads_alone_equal_those_of_backward(rng, name):
+    layer, shape = _layers(rng)[name]
+    out = layer.forward(rng.standard_normal(shape))
+    g = rng.standard_normal(out.shape)
+    layer.backward(g)
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    layer._param_grads(g)
+    for k in full:
+        assert np.array_equal(layer.grads[k], full[k])
