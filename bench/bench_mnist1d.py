@@ -4,23 +4,32 @@ Run with ``make bench`` (it installs ``torch==2.13.0`` and pins one BLAS/OpenMP 
 test: it only prints, and asserts that the sides compute the same thing before it times them.
 
 The work timed is one epoch of the MNIST-1D training set (4000 signals of length 40, from
-``relunet.data.mnist1d()``): mini-batches of 100 in a shuffled order, cross-entropy on the scores,
-SGD with momentum 0.9 (Tomasi's :math:`v \\leftarrow \\mu v - \\alpha\\nabla L,\\ w \\leftarrow w + v`;
-PyTorch's momentum buffer is the same update written with :math:`-v/\\alpha`).  Every side starts
-from the same weights and visits the same batches.  The sides:
+``relunet.data.mnist1d()``): the set gathered once in a shuffled order, then mini-batches of 100,
+cross-entropy on the scores, SGD with momentum 0.9 (Tomasi's :math:`v \\leftarrow \\mu v -
+\\alpha\\nabla L,\\ w \\leftarrow w + v`; PyTorch's momentum buffer is the same update written with
+:math:`-v/\\alpha`), in float32 and in float64.  Every side starts from the same weights and visits
+the same batches; before timing, one step from the same weights must give the same weights on
+every side (relative difference below 1e-10 in float64, 1e-4 in float32).  The models: the MLP
+40-100-100-10, the paper's CNN (three Conv1d with 25 channels, kernels 5/3/3, stride 2, padding
+1), and a conv-ReLU-max-pool x2 CNN.  The sides:
 
-- ``relunet``: the loop :func:`relunet.fit` runs, and nothing else -- ``net.forward(x, train=True)``,
-  ``net.backward(loss.grad(z, y))``, ``opt.step(net)`` with the library's ``SGD``;
-- ``fit``: :func:`relunet.fit` itself for one epoch, which adds a gradient norm per batch and the
-  training-set evaluation before and after the epoch (its overhead over the bare loop is printed);
-- ``torch``: the same model as a ``torch.nn.Sequential``, ``torch.optim.SGD`` (one thread);
-- ``numpy`` (the MLP only): the MLP written out by hand in plain NumPy, the floor for a library.
+- ``relunet``: the loop :func:`relunet.fit` runs per mini-batch -- ``net.forward(x, train=True)``,
+  ``loss.grad``, ``net.backward``, ``opt.step(net)`` with the library's ``SGD`` -- where backward is
+  called with ``input_grad=False`` (no gradient for the data; ``--full-backward`` computes it, as
+  ``fit`` still does);
+- ``torch``: the same model as a ``torch.nn.Sequential``, ``torch.optim.SGD``, one thread;
+- ``numpy`` (the MLP only): the MLP written out in plain NumPy, the floor for a library;
+- ``fit``: :func:`relunet.fit` itself for one epoch, which also evaluates the training set before
+  and after it; ``eval``: one :func:`relunet.evaluate` of the training set, the pass ``fit`` adds
+  to every epoch of a long run.
 
-The sides run one epoch each in turn, in a rotating order, for ``--epochs`` rounds after a warm-up;
-each round gives a ratio of two epochs run seconds apart, and the printed ratio is the median of
-those, so a shared machine's load slows both sides alike.  Peak memory is measured in a fresh
-process per side: the rise of the resident set (``VmHWM`` after resetting it, minus ``VmRSS``)
-during one epoch, the model and data already in memory.
+The sides run one epoch each in turn, in a rotating order, for ``--epochs`` rounds after a warm-up
+round.  Each round gives ratios of epochs run seconds apart, and the printed ratio is their median.
+Times are CPU times of the process (``time.process_time``): on a shared, loaded machine the wall
+clock mostly measures the wait for a core, CPU time the work (on a quiet machine the two agree);
+the wall-clock ratio relunet/torch is printed too.  Peak memory is measured in a fresh process per
+side: the rise of the resident set (``VmHWM`` after resetting it, minus ``VmRSS``) during one
+epoch, the model and the data already in memory.
 """
 
 from __future__ import annotations
@@ -364,9 +373,10 @@ def main():
     cols = ("relunet", "torch", "numpy", "fit", "eval")
     pairs = (("relunet", "torch"), ("numpy", "torch"), ("relunet", "numpy"))
     pairs += (("fit", "relunet"), ("eval", "relunet"))
-    print(f"{'':27}{'CPU ms per epoch (median)':^45}   {'ratios of CPU times':^40}  wall")
+    short = {"relunet": "rn", "torch": "torch", "numpy": "np", "fit": "fit", "eval": "eval"}
+    print(f"{'':27}{'CPU ms per epoch (median)':^45}   {'ratios of CPU times':^45}    wall")
     head = f"{'model':<18} {'dtype':<8}" + "".join(f"{c:>9}" for c in cols) + "   "
-    head += "".join(f"{a[:2] + '/' + b[:5]:>8}" for a, b in pairs) + "  rn/torch"
+    head += "".join(f"{short[a] + '/' + short[b]:>9}" for a, b in pairs) + "  rn/torch"
     print(head)
     memory_rows = []
     for model in args.models:
@@ -382,7 +392,7 @@ def main():
                 row += f"{1e3 * statistics.median(cpu[c]):9.1f}" if c in cpu else f"{'':>9}"
             row += "   "
             for a, b in pairs:
-                row += f"{ratio(cpu, a, b):8.2f}" if a in cpu and b in cpu else f"{'':>8}"
+                row += f"{ratio(cpu, a, b):9.2f}" if a in cpu and b in cpu else f"{'':>9}"
             print(row + f"{ratio(wall, 'relunet', 'torch'):10.2f}", flush=True)
             if not args.no_memory:
                 mem = {k: peak_memory(model, dtype_name, k, data_file) for k in cpu}
