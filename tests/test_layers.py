@@ -525,3 +525,11 @@ def test_param_grads_alone_equal_those_of_backward(rng, name):
     layer._param_grads(g)
     for k in full:
         assert np.array_equal(layer.grads[k], full[k])
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_an_empty_batch_passes_through(rng, name):
+    layer, shape = _layers(rng)[name]
+    out = layer.forward(np.zeros((0, *shape[1:])))
+    assert out.shape[0] == 0
+    assert layer.backward(np.zeros(out.shape)).shape == (0, *shape[1:])

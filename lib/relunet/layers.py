@@ -18,6 +18,7 @@ run on both paths, with the same messages.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -201,7 +202,7 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
         self._cache = x.shape
-        out = x.reshape(x.shape[0], -1)
+        out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: an empty batch has no -1
         self._out_shape = out.shape
         return out
 
