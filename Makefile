@@ -83,7 +83,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check lib tests chapters bench
 
 test-lib: $(STAMP)
-	$(BIN)/pytest tests --ignore=tests/test_site.py
+	$(BIN)/pytest -n 2 tests --ignore=tests/test_site.py
 
 test-nbval: $(STAMP)
 	$(BIN)/pytest $(NBVAL) $(NBVAL_PARALLEL) chapters
@@ -98,7 +98,7 @@ else
 endif
 
 test-site: $(STAMP)
-	$(BIN)/pytest tests/test_site.py -v -s
+	$(BIN)/pytest tests/test_site.py -v -s --tb=short
 
 test: lint test-lib test-nbval test-nbval-second book-checked test-site
 

@@ -170,7 +170,8 @@ def test_page(page, server, name):
     )
     passed("HTTP 200")
     _wait_for_mathjax(page)
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": on a long page under load it may never fire although every request is done.
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=60_000)
 
     # Every image is loaded.
     broken = page.eval_on_selector_all(
