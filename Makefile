@@ -79,8 +79,8 @@ book-checked: $(STAMP)
 
 # ---------------------------------------------------------------- checks
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests chapters bench
-	$(BIN)/ruff format --check lib tests chapters bench
+	$(BIN)/ruff check lib tests chapters bench experiments _ext
+	$(BIN)/ruff format --check lib tests chapters bench experiments _ext
 
 test-lib: $(STAMP)
 	$(BIN)/pytest -n 2 tests --ignore=tests/test_site.py

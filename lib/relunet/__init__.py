@@ -26,6 +26,7 @@ from .losses import (
 from .models import accuracy, flat_gradient, flat_parameters, loss_gradient, mlp
 from .network import Sequential
 from .optim import SGD, sutskever_momentum
+from .smooth import Softplus
 from .train import History, evaluate, fit
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ReLU",
     "Sequential",
     "SoftmaxQuadratic",
+    "Softplus",
     "accuracy",
     "check_layer",
     "check_loss",
