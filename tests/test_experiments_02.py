@@ -1,4 +1,4 @@
-"""The loss-comparison protocol of chapter 2 (``experiments/losses_comparison.py``), run tiny."""
+"""The loss-comparison protocol of chapter 2 (``experiments/02_loss_comparison.py``), run tiny."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "losses_comparison.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "02_loss_comparison.py"
 
 
 @pytest.fixture(scope="module")
 def lc():
-    spec = importlib.util.spec_from_file_location("losses_comparison", SCRIPT)
+    spec = importlib.util.spec_from_file_location("loss_comparison", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,13 +1,13 @@
 """The MNIST-1D comparison of four losses in chapter 2 (losses), full protocol.
 
-The chapter loads the results this script writes (``experiments/results/losses_comparison.json``),
+The chapter loads the results this script writes (``experiments/results/02_loss_comparison.json``),
 re-runs a reduced setting and asserts it against them.  Run from the repository root with the
 Makefile's environment (one BLAS thread)::
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python experiments/losses_comparison.py --jobs 2
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python experiments/02_loss_comparison.py --jobs 2
 
 (about half an hour on a loaded 2-core machine).  ``--tiny`` runs the protocol on a small subset
-for two epochs (the test in ``tests/test_experiments_losses.py``).
+for two epochs (the test in ``tests/test_experiments_02.py``).
 
 Set-up.  The MNIST-1D training set (4000 signals) is split once, with ``default_rng(0)``, into
 3200 for training and 800 for validation; the 1000 test signals are used only for the
@@ -60,7 +60,7 @@ EPOCHS, PATIENCE, BATCH, MOMENTUM = 60, 10, 32, 0.9
 LONG_EPOCHS, LONG_PATIENCE = 250, 25
 K_START, K_MIN, K_MAX = (-6, 0), -10, 2  # alpha = 10^(k/2)
 NO_LEARNING = 0.85  # a grid whose every score is this bad (chance: 0.9) is extended downwards
-OUT = Path(__file__).resolve().parent / "results" / "losses_comparison.json"
+OUT = Path(__file__).resolve().parent / "results" / "02_loss_comparison.json"
 
 
 def lr_of(k: int) -> float:
