@@ -9,7 +9,7 @@ error (early stopping with the best weights restored).  The test set is read onl
 rates.  Then, for trained dropout networks, the Monte-Carlo average of M sampled sub-networks'
 soft-max outputs is compared with the weight-scaled network as M grows.
 
-    python experiments/dropout_overfit.py            # the full protocol (about half an hour)
+    python experiments/dropout_overfit.py --jobs 2   # the full protocol (about an hour on 2 cores)
     python experiments/dropout_overfit.py --tiny     # a few seconds: checks that it runs
 
 Results go to experiments/results/dropout_overfit.json (--out to change), which the chapter loads.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -243,6 +244,27 @@ def mc_study(cfg, states, s, data):
     return res
 
 
+def _logger(quiet):
+    return (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
+
+
+def _config_job(job):
+    cfg, s, data, quiet = job
+    return run_config(cfg, s, data, _logger(quiet))
+
+
+def _mc_job(job):
+    return mc_study(*job)
+
+
+def _map(fn, jobs, n_jobs):
+    """``map`` over the jobs, in ``n_jobs`` processes; every run is seeded, so results do not depend on it."""
+    if n_jobs == 1:
+        return list(map(fn, jobs))
+    with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        return pool.map(fn, jobs, chunksize=1)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiny", action="store_true", help="a few seconds: a smoke test")
@@ -250,19 +272,23 @@ def main(argv=None):
         "--out", type=Path, default=Path(__file__).parent / "results" / "dropout_overfit.json"
     )
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="processes (configurations run in parallel)"
+    )
     args = ap.parse_args(argv)
     s = TINY if args.tiny else FULL
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    log = _logger(args.quiet)
     data = load_data(s)
     t0 = time.perf_counter()
-    results = []
-    for cfg in s["configs"]:
-        results.append(run_config(cfg, s, data, log))
-    mc = {}
-    for cfg in s["mc_configs"]:
-        r = next(r for r in results if [r["p_in"], r["p_h"]] == cfg)
-        mc[f"{cfg[0]},{cfg[1]}"] = mc_study(cfg, r["nets"], s, data)
-        log(f"  MC study p_in={cfg[0]} p_h={cfg[1]} done")
+    results = _map(_config_job, [(c, s, data, args.quiet) for c in s["configs"]], args.jobs)
+    states = {(r["p_in"], r["p_h"]): r["nets"] for r in results}
+    jobs = [(c, states[tuple(c)], s, data) for c in s["mc_configs"]]
+    mc = dict(
+        zip(
+            [f"{c[0]},{c[1]}" for c in s["mc_configs"]], _map(_mc_job, jobs, args.jobs), strict=True
+        )
+    )
+    log("  Monte-Carlo studies done")
     for r in results:
         del r["nets"]
     out = dict(
