@@ -79,11 +79,11 @@ book-checked: $(STAMP)
 
 # ---------------------------------------------------------------- checks
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests chapters bench
-	$(BIN)/ruff format --check lib tests chapters bench
+	$(BIN)/ruff check lib tests chapters bench experiments _ext
+	$(BIN)/ruff format --check lib tests chapters bench experiments _ext
 
 test-lib: $(STAMP)
-	$(BIN)/pytest tests --ignore=tests/test_site.py
+	$(BIN)/pytest -n 2 tests --ignore=tests/test_site.py
 
 test-nbval: $(STAMP)
 	$(BIN)/pytest $(NBVAL) $(NBVAL_PARALLEL) chapters
@@ -98,7 +98,7 @@ else
 endif
 
 test-site: $(STAMP)
-	$(BIN)/pytest tests/test_site.py -v -s
+	$(BIN)/pytest tests/test_site.py -v -s --tb=short
 
 test: lint test-lib test-nbval test-nbval-second book-checked test-site
 

@@ -20,6 +20,7 @@ from relunet import (
     check_network,
     jacobian,
     numerical_gradient,
+    numerical_jacobian,
     relative_error,
 )
 from relunet.gradcheck import GradientCheckError
@@ -358,3 +359,98 @@ def test_whole_network_gradients_fixed_case():
     assert distance_to_kinks(net, x) > 1e-4
     errors = check_network(net, CrossEntropy(), x, y, tol=TOL)
     assert max(errors.values()) < TOL
+
+
+# --------------------------------------------------------------------------- numerical Jacobian
+
+
+def test_numerical_jacobian_of_a_known_map(rng):
+    """f(x) = (x1 x2, sin x1, x2^2, x3) has J = [[x2, x1, 0], [cos x1, 0, 0], [0, 2 x2, 0], [0, 0, 1]]."""
+    x = rng.standard_normal(3)
+    x0 = x.copy()
+    J = numerical_jacobian(lambda: np.array([x[0] * x[1], np.sin(x[0]), x[1] ** 2, x[2]]), x)
+    exact = np.array([[x0[1], x0[0], 0], [np.cos(x0[0]), 0, 0], [0, 2 * x0[1], 0], [0, 0, 1.0]])
+    assert J.shape == (4, 3)
+    assert relative_error(J, exact) < 1e-9
+    assert np.array_equal(x, x0)  # every perturbation was undone
+
+
+def test_numerical_jacobian_rows_are_numerical_gradients(rng):
+    """Entry (i, j) is the same central difference numerical_gradient takes for f_i: bit for bit."""
+    W = rng.standard_normal((2, 3, 4))[:, ::2, :]  # a non-contiguous view, perturbed in place
+
+    def f():
+        return np.tanh(W).sum(axis=(1, 2)) * np.array([1.0, -2.0])
+
+    J = numerical_jacobian(f, W)
+    assert J.shape == (2, W.size)
+    for i in range(2):
+        np.testing.assert_array_equal(J[i], numerical_gradient(lambda i=i: f()[i], W).ravel())
+
+
+def test_numerical_jacobian_matches_the_layer_jacobian(rng):
+    """For a layer, the C-order layout is the one of gradcheck.jacobian (read off backward)."""
+    lin = Linear(4, 3, rng=rng)
+    x = rng.standard_normal((1, 4))
+    for wrt in ("x", "W", "b"):
+        arr = x if wrt == "x" else lin.params[wrt]
+        fd = numerical_jacobian(lambda: lin.forward(x), arr)
+        assert relative_error(fd, jacobian(lin, x, wrt)) < TOL
+
+
+def test_numerical_jacobian_of_a_gradient_is_the_hessian(rng):
+    """The Hessian of the cross-entropy in z is diag(p) - p p^T (a Jacobian of the gradient)."""
+    ce = CrossEntropy()
+    z, y = 2.0 * rng.standard_normal((1, 5)), np.array([2])
+    H = numerical_jacobian(lambda: ce.sample_grad(z, y)[0], z)
+    e = np.exp(z[0] - z[0].max())
+    p = e / e.sum()
+    assert relative_error(H, np.diag(p) - np.outer(p, p)) < TOL
+    assert relative_error(H, np.eye(5) * p) > 0.1  # a wrong Hessian is rejected
+
+
+def test_numerical_jacobian_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0])
+    calls = []
+
+    def f():
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("boom")
+        return x.copy()
+
+    with pytest.raises(RuntimeError):
+        numerical_jacobian(f, x)
+    assert x.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("f", "x", "h", "match"),
+    [
+        ("not callable", np.zeros(2), 1e-5, "f must be a callable"),
+        (lambda: np.zeros(2), [0.0, 1.0], 1e-5, "x must be a NumPy array"),
+        (lambda: np.zeros(2), np.zeros(2, dtype=np.float32), 1e-5, "x must be float64"),
+        (lambda: np.zeros(2), np.zeros(0), 1e-5, "x must have at least one entry"),
+        (lambda: np.zeros(2), np.zeros(2), 0.0, "h must be a positive finite step"),
+        (lambda: np.zeros(2), np.zeros(2), -1e-5, "h must be a positive finite step"),
+        (lambda: np.zeros(2), np.zeros(2), np.nan, "h must be a positive finite step"),
+        (lambda: np.zeros(2), np.zeros(2), np.inf, "h must be a positive finite step"),
+        (lambda: np.zeros(2), np.zeros(2), True, "h must be a positive number"),
+        (lambda: np.zeros(2), np.zeros(2), "1e-5", "h must be a positive number"),
+        (lambda: np.array(["a"]), np.zeros(2), 1e-5, "f must return a real numeric array"),
+        (lambda: np.array([np.nan]), np.zeros(2), 1e-5, "f returned NaN or inf"),
+    ],
+)
+def test_numerical_jacobian_rejects_bad_input(f, x, h, match):
+    with pytest.raises(ValueError, match=match):
+        numerical_jacobian(f, x, h)
+
+
+def test_numerical_jacobian_rejects_read_only_x_and_a_changing_output_size():
+    x = np.zeros(2)
+    x.setflags(write=False)
+    with pytest.raises(ValueError, match="x must be writeable"):
+        numerical_jacobian(lambda: x.copy(), x)
+    y = np.zeros(2)
+    with pytest.raises(ValueError, match="f must return the same number of entries"):
+        numerical_jacobian(lambda: np.zeros(3 if y[0] > 0 else 2), y)

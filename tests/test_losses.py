@@ -17,7 +17,8 @@ from relunet import (
     logsumexp,
     softmax,
 )
-from relunet.losses import EXP_QUADRATIC_MAX_SCORE
+from relunet.gradcheck import numerical_jacobian, relative_error
+from relunet.losses import EXP_QUADRATIC_MAX_SCORE, softmax_jacobian, softmax_jvp
 
 PROPERTY = settings(max_examples=25, deadline=None)
 TOL = 1e-7
@@ -339,3 +340,66 @@ def test_cross_entropy_rejects_targets_off_the_simplex(q):
         ce(np.zeros((2, 3)), np.array(q))
     with pytest.raises(ValueError, match="y as targets must be probability vectors"):
         ce.grad(np.zeros((2, 3)), np.array(q))
+
+
+# --------------------------------------------------------------------------- softmax_jacobian
+
+
+def test_softmax_jacobian_entries_for_one_point():
+    p = np.array([0.2, 0.3, 0.5])
+    J = softmax_jacobian(p)
+    assert J.shape == (3, 3)
+    for i in range(3):
+        for j in range(3):
+            assert J[i, j] == pytest.approx(p[i] * ((i == j) - p[j]), abs=1e-15)
+
+
+def test_softmax_jacobian_is_the_derivative_of_softmax(rng):
+    z = 2.0 * rng.standard_normal(5)
+    fd = numerical_jacobian(lambda: softmax(z), z)
+    assert relative_error(softmax_jacobian(softmax(z)), fd) < 1e-9
+
+
+def test_softmax_jacobian_batch_matches_rows_and_jvp(rng):
+    p = softmax(3.0 * rng.standard_normal((7, 4)))
+    J = softmax_jacobian(p)
+    assert J.shape == (7, 4, 4)
+    u = rng.standard_normal((7, 4))
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", J, u), softmax_jvp(p, u), atol=1e-15)
+    for n in range(7):
+        np.testing.assert_array_equal(J[n], softmax_jacobian(p[n]))
+        np.testing.assert_allclose(J[n], np.diag(p[n]) - np.outer(p[n], p[n]), atol=1e-16)
+
+
+def test_softmax_jacobian_properties_for_extreme_scores(rng):
+    """Symmetric, J 1 = 0, PSD with eigenvalues in [0, 1/2], for scores up to +-1e4."""
+    z = rng.uniform(-1e4, 1e4, size=(200, 5))
+    J = softmax_jacobian(softmax(z))
+    assert np.all(np.isfinite(J))
+    np.testing.assert_array_equal(J, np.swapaxes(J, 1, 2))
+    assert np.abs(J @ np.ones(5)).max() < 1e-15
+    eig = np.linalg.eigvalsh(J)
+    assert eig.min() > -1e-15 and eig.max() <= 0.5 + 1e-15
+
+
+def test_softmax_jacobian_keeps_float32():
+    J = softmax_jacobian(np.array([0.25, 0.75], dtype=np.float32))
+    assert J.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("p", "match"),
+    [
+        (np.array([0.5, 0.6]), "p must be points of the simplex"),  # sums to 1.1
+        (np.array([1.5, -0.5]), "p must be points of the simplex"),  # a negative entry
+        (np.array([[0.5, 0.5], [2.0, 1.0]]), "p must be points of the simplex"),  # scores, not p
+        (np.array([np.nan, 1.0]), "p contains NaN or inf"),
+        (np.full((2, 2, 2), 0.5), "p must have 1 or 2 dimensions"),
+        (np.array(["a", "b"]), "p must be a real numeric array"),
+        (np.array([True, False]), "p must be a real numeric array"),
+        (np.zeros((3, 0)), "p must be points of the simplex"),
+    ],
+)
+def test_softmax_jacobian_rejects_bad_p(p, match):
+    with pytest.raises(ValueError, match=match):
+        softmax_jacobian(p)

@@ -1,5 +1,6 @@
 """Tests of relunet.train: reproducibility of fit, its history, mini-batches, early stopping with
-restoration of the best weights, evaluate, and the ValueErrors of the contract."""
+restoration of the best weights, learning-rate schedules, evaluate, and the ValueErrors of the
+contract."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from relunet import SGD, CrossEntropy, Dropout, Layer, Linear, ReLU, Sequential, evaluate, fit
 from relunet.data import spirals
+from relunet.optim import ReduceOnPlateau, StepDecay
 
 X, Y = spirals(40, 3, rng=np.random.default_rng(1), noise=0.3)
 X_VAL, Y_VAL = spirals(30, 3, rng=np.random.default_rng(2), noise=0.3)
@@ -20,9 +22,10 @@ def make_net(seed, dropout=False):
     return Sequential([*layers, Linear(32, 3, rng=rng)])
 
 
-def run(init_seed=0, fit_seed=100, *, epochs=40, dropout=False, val=True, patience=None):
+def run(init_seed=0, fit_seed=100, *, epochs=40, dropout=False, val=True, patience=None, **extra):
     net = make_net(init_seed, dropout)
     kwargs = {"x_val": X_VAL, "y_val": Y_VAL, "patience": patience} if val else {}
+    kwargs.update(extra)
     hist = fit(
         net,
         CrossEntropy(),
@@ -50,10 +53,10 @@ def weights_differ(a, b):
 
 
 def test_same_seed_gives_identical_weights_and_history():
-    net1, h1 = run(dropout=True, epochs=10)
-    net2, h2 = run(dropout=True, epochs=10)
+    net1, h1 = run(dropout=True, epochs=10, record_grad_norm=True)
+    net2, h2 = run(dropout=True, epochs=10, record_grad_norm=True)
     assert_same_weights(net1, net2)
-    for field in ("loss", "train_error", "val_error", "grad_norm"):
+    for field in ("loss", "train_error", "val_error", "grad_norm", "step_norm", "lr"):
         np.testing.assert_array_equal(getattr(h1, field), getattr(h2, field))  # NaN == NaN here
     assert h1.best_epoch == h2.best_epoch
 
@@ -72,13 +75,15 @@ def test_different_seeds_give_different_weights():
 def test_history_without_validation():
     net0 = make_net(0)
     risk0, err0 = evaluate(net0, CrossEntropy(), X, Y)
-    net, hist = run(epochs=5, val=False)
+    net, hist = run(epochs=5, val=False, record_grad_norm=True)
     assert len(hist.loss) == len(hist.train_error) == len(hist.grad_norm) == 6
+    assert len(hist.step_norm) == len(hist.lr) == 6
     assert hist.val_error == []
     assert hist.best_epoch == 5 and not hist.stopped_early
     assert hist.loss[0] == risk0 and hist.train_error[0] == err0  # index 0: before training
-    assert np.isnan(hist.grad_norm[0])
-    assert all(np.isfinite(g) and g > 0 for g in hist.grad_norm[1:])
+    assert np.isnan(hist.grad_norm[0]) and np.isnan(hist.step_norm[0])
+    assert all(np.isfinite(g) and g > 0 for g in hist.grad_norm[1:] + hist.step_norm[1:])
+    assert hist.lr == [0.1] * 6  # no schedule: constant
     assert (hist.loss[-1], hist.train_error[-1]) == evaluate(net, CrossEntropy(), X, Y)
 
 
@@ -90,9 +95,9 @@ def test_training_reduces_the_risk():
 
 def test_history_with_validation_has_one_entry_per_epoch():
     _, hist = run(epochs=7)
-    assert (
-        len(hist.loss) == len(hist.train_error) == len(hist.grad_norm) == len(hist.val_error) == 8
-    )
+    assert len(hist.loss) == len(hist.train_error) == len(hist.step_norm) == len(hist.val_error)
+    assert len(hist.loss) == 8
+    assert hist.grad_norm == []  # opt-in
     assert evaluate(make_net(0), CrossEntropy(), X_VAL, Y_VAL)[1] == hist.val_error[0]
 
 
@@ -155,7 +160,7 @@ def test_patience_stops_when_validation_cannot_improve():
     )
     assert hist.val_error == [2 / 3] * 5
     assert hist.stopped_early and hist.best_epoch == 0
-    assert len(hist.loss) == len(hist.grad_norm) == 5
+    assert len(hist.loss) == len(hist.step_norm) == len(hist.lr) == 5
     assert hist.loss[-1] < hist.loss[0]  # it did train ...
     assert_same_weights(net, initial)  # ... but the best (initial) weights were restored
 
@@ -197,12 +202,25 @@ def test_each_epoch_visits_every_sample_once_in_mini_batches():
     assert not np.array_equal(spy.seen[0], spy.seen[per_epoch])  # reshuffled each epoch
 
 
-def test_one_epoch_by_hand():
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_one_epoch_by_hand(nesterov):
     """fit's epoch is: permute with rng, then forward/backward/step per mini-batch; the recorded
-    gradient norm is the mean of the mini-batch norms."""
+    gradient norm is the mean of the mini-batch norms, the step norm ||w_1 - w_0||."""
     net, ref = make_net(0), make_net(0)
-    opt, ref_opt, loss = SGD(lr=0.1, momentum=0.5), SGD(lr=0.1, momentum=0.5), CrossEntropy()
-    hist = fit(net, loss, opt, X, Y, epochs=1, batch_size=50, rng=np.random.default_rng(3))
+    w0 = np.concatenate([p.ravel() for p, _ in ref.parameters()])
+    opt = SGD(lr=0.1, momentum=0.5, nesterov=nesterov)
+    ref_opt, loss = SGD(lr=0.1, momentum=0.5, nesterov=nesterov), CrossEntropy()
+    hist = fit(
+        net,
+        loss,
+        opt,
+        X,
+        Y,
+        epochs=1,
+        batch_size=50,
+        rng=np.random.default_rng(3),
+        record_grad_norm=True,
+    )
     order = np.random.default_rng(3).permutation(len(X))
     norms = []
     for start in range(0, len(X), 50):
@@ -213,6 +231,8 @@ def test_one_epoch_by_hand():
     assert len(norms) == 3 and len(set(norms)) == 3
     assert hist.grad_norm[1] == pytest.approx(np.mean(norms), rel=1e-12)
     assert_same_weights(net, ref)
+    w1 = np.concatenate([p.ravel() for p, _ in ref.parameters()])
+    assert hist.step_norm[1] == pytest.approx(np.linalg.norm(w1 - w0), rel=1e-12)
 
 
 def test_zero_epochs_changes_nothing():
@@ -273,7 +293,12 @@ def _fit(**overrides):
     [
         ({"y": Y[:-1]}, r"y must have shape \(120,\) to match the batch"),
         ({"epochs": -1}, "epochs must be >= 0"),
-        ({"batch_size": 0}, "batch_size >= 1"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        *[({"epochs": v}, "epochs must be an integer") for v in (True, 2.0, 2.5, "3", None)],
+        *[({"batch_size": v}, "batch_size must be an integer") for v in (False, 8.0, "8")],
+        ({"lr_schedule": 0.1}, "lr_schedule must have a method step"),
+        ({"lr_schedule": lambda e, r, lr: lr}, "lr_schedule must have a method step"),
+        ({"record_grad_norm": 1}, "record_grad_norm must be True or False"),
         ({"rng": 0}, "rng must be a numpy.random.Generator"),
         ({"x_val": X_VAL}, "x_val and y_val must be given together"),
         ({"y_val": Y_VAL}, "x_val and y_val must be given together"),
@@ -302,17 +327,70 @@ def test_fit_rejects_soft_targets_and_bad_patience():
             batch_size=8,
             rng=np.random.default_rng(0),
         )
-    with pytest.raises(ValueError, match="patience"):
-        fit(
-            net,
-            CrossEntropy(),
-            opt,
-            X,
-            Y,
-            epochs=1,
-            batch_size=8,
-            rng=np.random.default_rng(0),
-            x_val=X_VAL,
-            y_val=Y_VAL,
-            patience=0,
+    for bad in (0, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="patience must be"):
+            fit(
+                net,
+                CrossEntropy(),
+                opt,
+                X,
+                Y,
+                epochs=1,
+                batch_size=8,
+                rng=np.random.default_rng(0),
+                x_val=X_VAL,
+                y_val=Y_VAL,
+                patience=bad,
+            )
+
+
+# ---------------------------------------------------------------- learning-rate schedules in fit
+def test_step_decay_in_fit_equals_changing_the_rate_by_hand():
+    """fit with StepDecay(every=2) == fit one epoch at a time, dividing lr by 10 after epochs 2, 4."""
+    net, hist = run(epochs=5, val=False, lr_schedule=StepDecay(every=2))
+    np.testing.assert_allclose(hist.lr, [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3], rtol=1e-14)
+    ref, opt, rng = make_net(0), SGD(lr=0.1, momentum=0.9), np.random.default_rng(100)
+    for epoch in range(1, 6):
+        fit(ref, CrossEntropy(), opt, X, Y, epochs=1, batch_size=8, rng=rng)
+        if epoch % 2 == 0:
+            opt.lr = opt.lr * 0.1
+    assert_same_weights(net, ref)
+
+
+def test_reduce_on_plateau_in_fit_follows_the_training_risk():
+    """The rates fit records are those the schedule gives when fed fit's own training risks."""
+    _, hist = run(epochs=30, val=False, lr_schedule=ReduceOnPlateau(patience=2, threshold=0.05))
+    replay, lr, lrs = ReduceOnPlateau(patience=2, threshold=0.05), 0.1, [0.1]
+    for epoch in range(1, 31):
+        lr = replay.step(epoch, hist.loss[epoch], lr)
+        lrs.append(lr)
+    assert hist.lr == lrs
+    assert min(lrs) < 0.1, "the set-up must reach a plateau"
+
+
+def test_schedule_records_the_rate_before_early_stopping():
+    _, hist = run(epochs=40, patience=3, lr_schedule=StepDecay(every=1, factor=0.5))
+    assert hist.stopped_early
+    assert len(hist.lr) == len(hist.loss)
+    np.testing.assert_allclose(hist.lr, 0.1 * 0.5 ** np.arange(len(hist.lr)), rtol=1e-14)
+
+
+def test_nesterov_training_is_reproducible_and_reduces_the_risk():
+    def go():
+        net = make_net(0)
+        opt = SGD(lr=0.1, momentum=0.9, nesterov=True)
+        h = fit(
+            net, CrossEntropy(), opt, X, Y, epochs=30, batch_size=8, rng=np.random.default_rng(1)
         )
+        return net, h
+
+    (a, ha), (b, hb) = go(), go()
+    assert_same_weights(a, b)
+    assert ha.loss == hb.loss
+    assert ha.loss[-1] < 0.5 * ha.loss[0]
+
+
+@pytest.mark.parametrize("bad", [0, 2.0, True, "8"])
+def test_evaluate_rejects_a_bad_batch_size(bad):
+    with pytest.raises(ValueError, match="batch_size must be"):
+        evaluate(make_net(0), CrossEntropy(), X, Y, batch_size=bad)

@@ -134,3 +134,58 @@ def jacobian(layer, x, wrt: str = "x") -> np.ndarray:
         dx = layer.backward(e.reshape(out.shape))
         rows.append((dx if wrt == "x" else layer.grads[wrt]).ravel())
     return np.array(rows)
+
+
+def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    r"""Central-difference Jacobian of the vector ``f()`` with respect to the array ``x``, perturbed *in place*.
+
+    Column :math:`j` is :math:`(\mathbf f(\mathbf x + h\mathbf e_j) - \mathbf f(\mathbf x - h\mathbf e_j))/2h`,
+    so entry :math:`(i, j)` estimates :math:`\partial f_i/\partial x_j` with error :math:`O(h^2)`.
+    As in :func:`numerical_gradient`, ``f`` takes no argument and must read ``x`` (an input array, or
+    a parameter array of a layer); ``x`` is restored exactly afterwards.  Entries of ``f()`` and of
+    ``x`` are flattened in C order: the shape is ``(f().size, x.size)``, the layout of
+    :func:`jacobian`.  A Hessian is the Jacobian of a gradient: for the cross-entropy,
+    ``numerical_jacobian(lambda: loss.sample_grad(z, y)[0], z)`` with ``z`` of shape ``(1, K)``.
+    Costs :math:`2\,\mathrm{size}(x)` calls of ``f``.
+    """
+    if not callable(f):
+        raise ValueError(f"f must be a callable taking no argument, got {type(f).__name__}")
+    if not isinstance(x, np.ndarray):
+        raise ValueError(
+            f"x must be a NumPy array (it is perturbed in place), got {type(x).__name__}"
+        )
+    _require_float64(x, "x")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable (it is perturbed in place)")
+    if x.size == 0:
+        raise ValueError(f"x must have at least one entry, got shape {x.shape}")
+    if isinstance(h, bool) or not isinstance(h, int | float | np.floating | np.integer):
+        raise ValueError(f"h must be a positive number, got {h!r}")
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"h must be a positive finite step, got {h}")
+
+    def value() -> np.ndarray:
+        out = np.asarray(f())
+        if out.dtype.kind not in "fiu" or out.dtype == bool:
+            raise ValueError(f"f must return a real numeric array, got dtype {out.dtype}")
+        if not np.all(np.isfinite(out)):
+            raise ValueError("f returned NaN or inf")
+        return out.astype(np.float64).ravel()
+
+    m = value().size
+    jac = np.zeros((m, x.size))
+    for j, i in enumerate(np.ndindex(x.shape)):  # index x itself: it may be a non-contiguous view
+        old = x[i]
+        try:
+            x[i] = old + h
+            fp = value()
+            x[i] = old - h
+            fm = value()
+        finally:
+            x[i] = old
+        if fp.size != m or fm.size != m:
+            raise ValueError(
+                f"f must return the same number of entries on every call, got {m} first"
+            )
+        jac[:, j] = (fp - fm) / (2 * h)
+    return jac

@@ -59,6 +59,25 @@ def softmax_jvp(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     return p * (u - np.sum(p * u, axis=-1, keepdims=True))
 
 
+def softmax_jacobian(p) -> np.ndarray:
+    r"""The soft-max Jacobian :math:`J = \partial\mathbf p/\partial\mathbf z = \operatorname{diag}(\mathbf p) - \mathbf p\mathbf p^T`.
+
+    Entry :math:`J_{ij} = p_i(\delta_{ij} - p_j)`.  ``p`` is one point of the simplex, shape
+    ``(K,)``, giving ``(K, K)``, or a batch ``(N, K)``, giving ``(N, K, K)`` with
+    :math:`J_n = \operatorname{diag}(\mathbf p_n) - \mathbf p_n\mathbf p_n^T`.  The matrix is
+    symmetric, :math:`J\mathbf 1 = \mathbf 0`, and it is also the Hessian of
+    :math:`\log\sum_i e^{z_i}`.  For products :math:`J\mathbf u` use :func:`softmax_jvp`, which
+    never forms :math:`J`.
+    """
+    p = as_float_array(p, "p", ndim=(1, 2))
+    atol = max(1e-9, 100 * np.finfo(p.dtype).eps)
+    if p.shape[-1] == 0 or np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=atol):
+        raise ValueError(
+            f"p must be points of the simplex (entries >= 0 summing to 1), got shape {p.shape}"
+        )
+    return p[..., :, None] * np.eye(p.shape[-1], dtype=p.dtype) - p[..., :, None] * p[..., None, :]
+
+
 def _finite(compute, *args):
     """``compute(*args)``, refusing a value beyond float64: a ``ValueError`` naming ``z``, never ``inf``."""
     with np.errstate(over="ignore"):

@@ -1,4 +1,5 @@
-"""``fit``: mini-batch SGD with per-epoch history and early stopping (Tomasi §4, "Termination")."""
+"""``fit``: mini-batch SGD with per-epoch history, learning-rate schedules and early stopping
+(Tomasi §4, "Termination")."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_labels
+from .optim import _count
 
 
 @dataclass
@@ -16,13 +18,16 @@ class History:
     loss: list[float] = field(default_factory=list)  # training risk L_T, test mode
     train_error: list[float] = field(default_factory=list)  # training zero-one error
     val_error: list[float] = field(default_factory=list)  # validation zero-one error (if given)
-    grad_norm: list[float] = field(default_factory=list)  # mean mini-batch ||dL/dw|| in the epoch
+    lr: list[float] = field(default_factory=list)  # alpha in force after the epoch (0: initial)
+    step_norm: list[float] = field(default_factory=list)  # ||w_e - w_{e-1}|| (0: NaN)
+    grad_norm: list[float] = field(default_factory=list)  # mean mini-batch ||dL/dw|| (opt-in)
     best_epoch: int = 0  # the epoch whose weights fit() leaves in the network
     stopped_early: bool = False
 
 
 def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
     """Risk and zero-one error of ``net`` on ``(x, y)`` in test mode (dropout off)."""
+    batch_size = _count(batch_size, "batch_size", 1)
     total, wrong = 0.0, 0
     for start in range(0, len(x), batch_size):
         z = net.forward(x[start : start + batch_size], train=False)
@@ -30,6 +35,10 @@ def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
         total += loss(z, yb) * len(z)
         wrong += int(np.sum(np.argmax(z, axis=1) != yb))
     return total / len(x), wrong / len(x)
+
+
+def _flat(net) -> np.ndarray:
+    return np.concatenate([p.ravel() for _, p, _ in net.named_parameters()])
 
 
 def fit(
@@ -45,53 +54,78 @@ def fit(
     x_val=None,
     y_val=None,
     patience: int | None = None,
+    lr_schedule=None,
+    record_grad_norm: bool = False,
 ) -> History:
-    """Train ``net`` on ``(x, y)`` by mini-batch SGD; return the :class:`History`.
+    r"""Train ``net`` on ``(x, y)`` by mini-batch SGD; return the :class:`History`.
 
     Each epoch visits the training set once in an order drawn from ``rng``, in mini-batches of
-    ``batch_size`` (the last one may be smaller).  With a validation set, the weights with the
-    lowest validation zero-one error are kept, and training stops once ``patience`` epochs have
-    passed without improving it (never, if ``patience`` is ``None``); the best weights are
-    restored at the end.
+    ``batch_size`` (the last one may be smaller), one ``opt.step`` per mini-batch.  After each
+    epoch the training risk and zero-one error are recorded (test mode), with the step length
+    :math:`\|\mathbf w_e - \mathbf w_{e-1}\|` over the epoch; ``record_grad_norm`` also records
+    the mean mini-batch gradient norm (it costs a pass over the gradients per step).
+
+    ``lr_schedule`` (e.g. :class:`~relunet.optim.StepDecay`,
+    :class:`~relunet.optim.ReduceOnPlateau`, or any object with a method
+    ``step(epoch, train_risk, lr) -> lr``) sets ``opt.lr`` after every epoch from that epoch's
+    training risk; without it the learning rate is constant.
+
+    With a validation set, the weights with the lowest validation zero-one error are kept, and
+    training stops once ``patience`` epochs have passed without improving it (never, if
+    ``patience`` is ``None``); the best weights are restored at the end.
     """
     x = as_float_array(x, "x")
     # zero-one errors need class labels; the loss itself sees the scores' width K
     y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
-    if int(epochs) < 0 or int(batch_size) < 1:
-        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    epochs = _count(epochs, "epochs", 0)
+    batch_size = _count(batch_size, "batch_size", 1)
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator")
     has_val = x_val is not None
     if has_val != (y_val is not None):
         raise ValueError("x_val and y_val must be given together")
-    if patience is not None and not has_val:
-        raise ValueError("patience needs a validation set (x_val, y_val)")
-    if patience is not None and int(patience) < 1:
-        raise ValueError(f"patience must be a positive number of epochs, got {patience}")
+    if patience is not None:
+        if not has_val:
+            raise ValueError("patience needs a validation set (x_val, y_val)")
+        patience = _count(patience, "patience", 1)
+    if lr_schedule is not None and not callable(getattr(lr_schedule, "step", None)):
+        raise ValueError("lr_schedule must have a method step(epoch, train_risk, lr) -> lr")
+    if not isinstance(record_grad_norm, bool):
+        raise ValueError(f"record_grad_norm must be True or False, got {record_grad_norm!r}")
 
     hist = History()
 
-    def record(grad_norm: float) -> None:
+    def record(step_norm: float, grad_norm: float) -> None:
         risk, err = evaluate(net, loss, x, y)
         hist.loss.append(risk)
         hist.train_error.append(err)
-        hist.grad_norm.append(grad_norm)
+        hist.step_norm.append(step_norm)
+        if record_grad_norm:
+            hist.grad_norm.append(grad_norm)
         if has_val:
             hist.val_error.append(evaluate(net, loss, x_val, y_val)[1])
 
-    record(float("nan"))
+    record(float("nan"), float("nan"))
+    hist.lr.append(opt.lr)
     best_state, best_err = (net.state_dict(), hist.val_error[0]) if has_val else (None, None)
     n = len(x)
-    for epoch in range(1, int(epochs) + 1):
+    w_prev = _flat(net)
+    for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
+        xs, ys = x[order], y[order]  # one gather per epoch; the mini-batches are views
         norms = []
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            z = net.forward(x[idx], train=True)
-            net.backward(loss.grad(z, y[idx]))
-            norms.append(net.gradient_norm())
+            xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
+            net.backward(loss.grad(net.forward(xb, train=True), yb))
+            if record_grad_norm:
+                norms.append(net.gradient_norm())
             opt.step(net)
-        record(float(np.mean(norms)))
+        w = _flat(net)
+        record(float(np.linalg.norm(w - w_prev)), float(np.mean(norms)) if norms else 0.0)
+        w_prev = w
+        if lr_schedule is not None:
+            opt.lr = lr_schedule.step(epoch, hist.loss[-1], opt.lr)
+        hist.lr.append(opt.lr)
         if has_val:
             if hist.val_error[-1] < best_err:
                 best_state, best_err, hist.best_epoch = net.state_dict(), hist.val_error[-1], epoch
