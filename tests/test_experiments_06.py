@@ -1,5 +1,5 @@
-"""The experiment script of chapter 06, ``experiments/dropout_overfit.py``, run in its tiny setting:
-it completes, writes the record the chapter reads, chooses interior learning rates, and its
+"""Tests of experiments/dropout_overfit.py (chapter 06), run in its tiny setting: it completes,
+writes the record the chapter reads, chooses interior learning rates, and its
 per-epoch record is the same computation as ``relunet.fit`` with a validation set (the chapter's
 rerun relies on that)."""
 
@@ -76,3 +76,20 @@ def test_record_is_what_fit_computes(record):
     assert hist.best_epoch == chosen["best_epoch"][0]
     _, test_error = evaluate(net, CrossEntropy(), data["x_test"], data["y_test"])
     assert test_error == chosen["test_error"][0]
+
+
+def test_committed_record_is_the_full_protocol():
+    """The record the chapter loads was written by this script's full setting."""
+    path = Path(experiment.__file__).parent / "results" / "dropout_overfit.json"
+    committed = json.loads(path.read_text())
+    assert committed["settings"] == json.loads(json.dumps(experiment.FULL))
+    s = committed["settings"]
+    assert len(s["seeds"]) >= 3
+    assert [(r["p_in"], r["p_h"]) for r in committed["results"]] == [tuple(c) for c in s["configs"]]
+    for r in committed["results"]:
+        for rule in ("final", "early_stopping"):
+            q = r[rule]
+            grid = sorted(round(2 * np.log10(float(v))) for v in q["val_error_by_lr"])
+            assert grid[0] < q["lr_exponent"] < grid[-1]
+            assert not any(q["diverged"])
+    assert sorted(committed["mc"]) == sorted(f"{c[0]},{c[1]}" for c in s["mc_configs"])
