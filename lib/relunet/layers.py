@@ -19,7 +19,6 @@ run on both paths, with the same messages.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -208,50 +207,6 @@ class Flatten(Layer):
 
     def _backward(self, g):
         return g.reshape(self._cache_for(g))
-
-
-class Dropout(Layer):
-    r"""Dropout (Srivastava et al. 2014; Tomasi §5) with *keep* probability ``keep_prob``.
-
-    Each unit is kept with probability :math:`p` = ``keep_prob`` (Tomasi's :math:`p`; PyTorch's
-    ``p`` is the *drop* probability :math:`1 - p`).  Two equivalent-in-expectation modes:
-
-    - ``mode="inverted"`` (default, as PyTorch): training multiplies kept units by :math:`1/p`,
-      testing is the identity;
-    - ``mode="scale"`` (the notes): training zeroes dropped units, testing multiplies every unit
-      by :math:`p` -- the same as multiplying the outgoing weights by :math:`p`.
-    """
-
-    MODES = ("inverted", "scale")
-
-    def __init__(self, keep_prob: float, *, rng: np.random.Generator, mode: str = "inverted"):
-        super().__init__()
-        if not (isinstance(keep_prob, numbers.Real) and 0.0 < keep_prob <= 1.0):  # np.float32 too
-            raise ValueError(f"keep_prob must lie in (0, 1], got {keep_prob!r}")
-        if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("rng must be a numpy.random.Generator")
-        self.keep_prob, self.mode, self.rng = float(keep_prob), mode, rng
-
-    def forward(self, x, *, train=False):
-        x = as_float_array(x, "x")
-        p = self.keep_prob
-        if train:
-            mask = self.rng.random(x.shape) < p
-            factor = (mask / p if self.mode == "inverted" else mask).astype(x.dtype)
-        else:
-            factor = np.full(x.shape, 1.0 if self.mode == "inverted" else p, dtype=x.dtype)
-        self._cache = factor
-        self._out_shape = x.shape
-        return x * factor
-
-    def backward(self, grad_out):
-        factor, g = self._take_cache(grad_out)
-        return g * factor
-
-    def __repr__(self):
-        return f"Dropout(keep_prob={self.keep_prob}, mode={self.mode!r})"
 
 
 def _windows(x: np.ndarray, k: int, stride: int, t: int) -> np.ndarray:
