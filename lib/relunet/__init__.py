@@ -1,7 +1,8 @@
 """relunet: a small NumPy library for training ReLU networks, written alongside the book."""
 
-from . import data, gradcheck, info, models
+from . import data, dropout, gradcheck, info, models
 from .blocks import Residual
+from .dropout import Dropout
 from .gradcheck import (
     check_layer,
     check_loss,
@@ -11,7 +12,7 @@ from .gradcheck import (
     numerical_jacobian,
     relative_error,
 )
-from .layers import Conv1d, Dropout, Flatten, Layer, Linear, MaxPool1d, ReLU
+from .layers import Conv1d, Flatten, Layer, Linear, MaxPool1d, ReLU
 from .losses import (
     CrossEntropy,
     ExpQuadratic,
@@ -53,6 +54,7 @@ __all__ = [
     "check_loss",
     "check_network",
     "data",
+    "dropout",
     "evaluate",
     "fit",
     "flat_gradient",
