@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +35,18 @@ def quick(table, tmp_path_factory):
     logged = []
     doc = table.run(cfg, out, log=logged.append)
     return cfg, out, doc, logged
+
+
+def test_the_script_runs_in_the_quick_setting(table, tmp_path):
+    """``python experiments/mnist1d_table.py --quick``: the command line, end to end."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)]
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    doc = json.loads((tmp_path / table.TABLE_FILE).read_text())
+    assert table.config_from(doc) == table.QUICK
+    for key, r in doc["results"].items():
+        assert f"{key:<22} test accuracy {r['test_acc']['mean']:.4f}" in out
+    assert (tmp_path / table.WEIGHTS_FILE).exists()
 
 
 def test_reduced_run_writes_the_table_and_the_weights(table, quick):
