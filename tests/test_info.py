@@ -160,6 +160,25 @@ def test_bad_bases_are_rejected(base):
         kl_divergence([0.5, 0.5], [0.5, 0.5], base=base)
 
 
+def test_sums_must_be_one_to_rounding_so_gibbs_cannot_break():
+    """A relative tolerance of 1e-5 once let p = (0.500004, 0.500004) through, with
+    H(q, p) = 0.99999 < H(q) = 1: a mass above 1 breaks Gibbs' inequality."""
+    with pytest.raises(ValueError, match="q must be non-negative and sum to 1"):
+        entropy([0.5, 0.500009])
+    with pytest.raises(ValueError, match="p must be non-negative and sum to 1"):
+        cross_entropy([0.5, 0.5], [0.500004, 0.500004])
+    with pytest.raises(ValueError, match="p must be non-negative and sum to 1"):
+        kl_divergence([0.5, 0.5], [0.5 + 1e-9, 0.5 + 1e-9])
+    rounded = np.full(10, 0.1)  # sums to 0.9999999999999999
+    assert cross_entropy(rounded, rounded) == pytest.approx(np.log2(10), abs=1e-14)
+    assert entropy([0.5, 0.5 + 5e-10]) == pytest.approx(1.0, abs=1e-9)  # within 1e-9: rounding
+
+
+def test_certain_outcomes_give_plus_zero():
+    for value in (cross_entropy([1, 0], [1, 0]), entropy([1.0]), entropy([0.0, 1.0])):
+        assert value == 0.0 and np.copysign(1.0, value) == 1.0  # not -0.0
+
+
 def test_cross_entropy_rejects_bad_model_and_length_mismatch():
     with pytest.raises(ValueError, match="p must be non-negative and sum to 1"):
         cross_entropy([0.5, 0.5], [0.9, 0.9])
@@ -239,16 +258,27 @@ def test_huffman_kraft_equality_and_entropy_bounds(n, seed, zeros):
     assert h - 1e-12 <= mean < h + 1
 
 
-def test_huffman_is_deterministic_and_handles_one_symbol():
-    p = [0.25, 0.25, 0.25, 0.25]
-    assert huffman_code(p) == huffman_code(p)
-    assert sorted(code_lengths(huffman_code(p))) == [2, 2, 2, 2]
+def test_huffman_breaks_ties_as_documented_and_handles_one_symbol():
+    """The words follow from the tie rule (symbols before merged nodes, lower index first), worked
+    out by hand; the input's type does not matter."""
+    assert huffman_code([0.25] * 4) == ["00", "01", "10", "11"]  # joins (0,1), (2,3), root
+    assert huffman_code(np.full(3, 1 / 3)) == ["10", "11", "0"]  # (0,1) first, then 2 before it
+    # joins: (3,4) -> a; 1 and 2 (leaves before the tied node a) -> b; a and 0 -> c; (b, c)
+    p = [0.4, 0.2, 0.2, 0.1, 0.1]
+    assert huffman_code(p) == ["11", "00", "01", "100", "101"]
+    assert huffman_code(np.array(p)) == huffman_code(tuple(p))
     assert huffman_code([1.0]) == ["0"]
 
 
-def test_mean_code_length_rejects_wrong_length():
+def test_mean_code_length_rejects_wrong_length_and_bad_codes():
+    assert mean_code_length(["0", "10", "11"], [0.5, 0.25, 0.25]) == 1.5
     with pytest.raises(ValueError, match="code must have one word per symbol"):
         mean_code_length(["0", "1"], [0.5, 0.25, 0.25])
+    for bad in ("01", [0, 1], ["0", ""], ["0", "2"], [], None):
+        with pytest.raises(ValueError, match="code must be a non-empty list"):
+            mean_code_length(bad, [0.5, 0.5])
+    with pytest.raises(ValueError, match="code must be a non-empty list"):
+        is_prefix_free("01")
 
 
 # --------------------------------------------------------------------------- blocks of bits
@@ -405,6 +435,26 @@ def test_shannon_code_lengths_and_the_mismatched_bound(k, seed):
     assert h_qp - 1e-12 <= mean_code_length(code, q) < h_qp + 1
 
 
+@pytest.mark.parametrize(
+    "p", [[1.0, 1e-20], [1 - 1e-17, 1e-17], [1 - 5e-324, 5e-324], [1e-12, 1.0, 1e-12]]
+)
+def test_shannon_code_gives_a_probability_of_one_a_one_bit_word(p):
+    """frexp(1.0) has exponent 1, so ceil(-log2 1) = 0: the word is lengthened to one bit."""
+    code = shannon_code(p)
+    assert is_prefix_free(code)
+    assert sum(Fraction(1, 2 ** len(c)) for c in code) <= 1  # Kraft
+    lengths = [len(c) for c in code]
+    assert [n for n, pi in zip(lengths, p, strict=True) if pi == 1.0] == [1]
+    assert all(n == math.ceil(-math.log2(pi)) for n, pi in zip(lengths, p, strict=True) if pi < 1)
+    q = np.array(p) == 1.0  # all the mass on that symbol: mean length 1 = H(q, p) + 1
+    assert mean_code_length(code, q.astype(float)) == cross_entropy(q.astype(float), p) + 1
+
+
+def test_shannon_code_rejects_sums_above_one_that_break_kraft():
+    with pytest.raises(ValueError, match="p sums to more than 1"):
+        shannon_code([0.5, 0.5, 1e-10])  # lengths 1, 1, 34: no prefix code
+
+
 def test_shannon_code_is_exact_at_powers_of_two_and_rejects_zeros():
     p = [0.5, 0.25, 0.125, 0.0625, 0.0625]
     assert [len(c) for c in shannon_code(p)] == [1, 2, 3, 4, 4]
@@ -510,6 +560,29 @@ def test_decode_error_messages_locate_the_problem():
         coder.read(np.array([0, 0, 1, 1, 1], dtype=np.uint8), 2)
     assert coder.decode(np.zeros(0, dtype=np.uint8)).size == 0
     assert coder.read([True, False], 0) == (1, 2)  # booleans are bits too
+
+
+def test_read_a_cut_off_word_and_only_the_bits_it_reads():
+    coder = PrefixCode(["0", "10", "110"])
+    with pytest.raises(ValueError, match="the stream ends inside a code word at bit 2"):
+        coder.read(np.array([0, 0, 1, 1], dtype=np.uint8), 2)
+    with pytest.raises(ValueError, match="no code word at bit 0"):
+        coder.read(np.array([1, 1, 1], dtype=np.uint8), 0)
+    bits = np.array([1, 0, 2, 5])  # bad values after the word: not read, not checked
+    assert coder.read(bits, 0) == (1, 2)
+    with pytest.raises(ValueError, match="only 0s and 1s, got 2 at bit 2"):
+        coder.read(bits, 2)
+    for bad in (np.array([[0, 1]]), np.array([0.0, 1.0]), "01"):
+        with pytest.raises(ValueError, match="1-D array of 0s and 1s"):
+            coder.read(bad, 0)
+
+
+def test_empty_lists_are_empty_streams():
+    coder = PrefixCode(["0", "1"])
+    encoded, decoded = coder.encode([]), coder.decode([])
+    assert encoded.dtype == np.uint8 and encoded.size == 0
+    assert decoded.dtype == np.int64 and decoded.size == 0
+    assert blocks_to_bits([], 3).size == 0 and bits_to_blocks([], 3).size == 0
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+SUM_TOLERANCE = 1e-9
+"""How far from 1 the sum of a probability vector may be: an absolute bound, for rounding only.
+
+A looser check would let a "distribution" of mass :math:`1 + \\epsilon` break Gibbs' inequality
+:math:`H(\\mathbf q, \\mathbf p) \\ge H(\\mathbf q)` by :math:`\\log_2(1 + \\epsilon)` bits."""
+
 
 def _distribution(p, name: str) -> np.ndarray:
     p = np.asarray(p)
@@ -23,8 +29,12 @@ def _distribution(p, name: str) -> np.ndarray:
     p = p.astype(float)
     if p.ndim != 1 or p.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D probability vector, got shape {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or not np.isclose(p.sum(), 1.0, atol=1e-9):
-        raise ValueError(f"{name} must be non-negative and sum to 1, got sum {p.sum():.6g}")
+    total = p.sum()
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or not abs(total - 1.0) <= SUM_TOLERANCE:
+        raise ValueError(
+            f"{name} must be non-negative and sum to 1 (within {SUM_TOLERANCE:g}), "
+            f"got sum {float(total)!r}"
+        )
     return p
 
 
@@ -40,7 +50,7 @@ def entropy(q, base: float = 2.0) -> float:
     r""":math:`H(\mathbf q) = -\sum_i q_i\log q_i`."""
     q, log_b = _distribution(q, "q"), _log_base(base)
     nz = q > 0
-    return float(-np.sum(q[nz] * np.log(q[nz])) / log_b)
+    return 0.0 - float(np.sum(q[nz] * np.log(q[nz])) / log_b)  # 0.0 - 0.0 is +0.0
 
 
 def _on_support(q, p) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +67,7 @@ def cross_entropy(q, p, base: float = 2.0) -> float:
     (q, p), log_b = _on_support(q, p), _log_base(base)
     if np.any(p == 0):
         return float("inf")
-    return float(-np.sum(q * np.log(p)) / log_b)
+    return 0.0 - float(np.sum(q * np.log(p)) / log_b)  # +0.0, not -0.0, when p_i = 1
 
 
 def kl_divergence(q, p, base: float = 2.0) -> float:
@@ -137,12 +147,16 @@ def code_from_lengths(lengths) -> list[str]:
 
 
 def shannon_code(p) -> list[str]:
-    r"""Shannon's code for ``p``: a prefix code with lengths :math:`l_i = \lceil -\log_2 p_i \rceil`.
+    r"""Shannon's code for ``p``: a prefix code with lengths :math:`l_i = \max(1, \lceil -\log_2 p_i \rceil)`.
 
     These lengths satisfy Kraft's inequality, so the code exists (:func:`code_from_lengths`), and
     under any distribution :math:`\mathbf q` its mean length lies in
     :math:`[H(\mathbf q,\mathbf p),\, H(\mathbf q,\mathbf p) + 1)`.  The lengths are computed
     exactly: with :math:`p = f\,2^e`, :math:`f\in[\tfrac12, 1)`, :math:`\lceil -\log_2 p\rceil = 1 - e`.
+    A word has at least one bit, so an entry equal to 1 (a probability within rounding of 1,
+    beside others that round away) gets a 1-bit word; Kraft's inequality still holds, since the
+    other entries sum to at most ``SUM_TOLERANCE`` and need words of 30 bits or more.  The upper
+    bound then reads :math:`\le`: that symbol costs exactly :math:`-\log_2 p_i + 1` bits.
     Every :math:`p_i` must be positive (a symbol of probability 0 would need an infinite word).
     """
     p = _distribution(p, "p")
@@ -150,20 +164,40 @@ def shannon_code(p) -> list[str]:
         raise ValueError("p must be positive everywhere for a Shannon code")
     if p.size == 1:
         return ["0"]
-    return code_from_lengths(1 - np.frexp(p)[1])
+    lengths = np.maximum(1, 1 - np.frexp(p)[1])
+    longest = int(lengths.max())
+    if sum(1 << (longest - int(ell)) for ell in lengths) > 1 << longest:  # sum p > 1 by rounding
+        raise ValueError(
+            "p sums to more than 1 (by rounding) by enough that Shannon's lengths break Kraft's "
+            "inequality; divide p by its sum"
+        )
+    return code_from_lengths(lengths)
+
+
+def _words(code) -> list[str]:
+    """Validate a code: a non-empty sequence (not a string) of non-empty strings of 0s and 1s."""
+    try:
+        words = None if isinstance(code, (str, bytes)) else list(code)
+    except TypeError:  # not iterable
+        words = None
+    if not words or not all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in words):
+        raise ValueError(
+            f"code must be a non-empty list of non-empty strings of 0s and 1s, got {code!r:.80}"
+        )
+    return words
 
 
 def mean_code_length(code: list[str], p) -> float:
     r"""Expected code-word length :math:`L = \sum_i p_i |c_i|` in bits."""
-    p = _distribution(p, "p")
-    if len(code) != p.size:
-        raise ValueError(f"code must have one word per symbol ({p.size}), got {len(code)}")
-    return float(np.sum(p * np.array([len(c) for c in code])))
+    words, p = _words(code), _distribution(p, "p")
+    if len(words) != p.size:
+        raise ValueError(f"code must have one word per symbol ({p.size}), got {len(words)}")
+    return float(np.sum(p * np.array([len(c) for c in words])))
 
 
 def is_prefix_free(code: list[str]) -> bool:
     """Whether no code word is a prefix of another (so a stream decodes uniquely)."""
-    words = sorted(code)
+    words = sorted(_words(code))
     return all(not b.startswith(a) for a, b in zip(words, words[1:], strict=False))
 
 
@@ -197,6 +231,8 @@ def block_probabilities(q: float, m: int) -> np.ndarray:
 
 def _bit_array(bits, name: str = "bits") -> np.ndarray:
     b = np.asarray(bits)
+    if b.ndim == 1 and b.size == 0:  # an empty list is float64 to NumPy, yet a valid stream
+        return np.zeros(0, dtype=np.uint8)
     if b.dtype.kind not in "biu" or b.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D array of 0s and 1s, got dtype {b.dtype}, shape {b.shape}"
@@ -223,6 +259,8 @@ def blocks_to_bits(blocks, m: int) -> np.ndarray:
 
 def _symbol_array(symbols, n: int, name: str = "symbols") -> np.ndarray:
     s = np.asarray(symbols)
+    if s.ndim == 1 and s.size == 0:  # an empty list is float64 to NumPy, yet no symbols
+        return np.zeros(0, dtype=np.int64)
     if s.dtype.kind not in "iu" or s.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D integer array, got dtype {s.dtype}, shape {s.shape}"
@@ -247,9 +285,7 @@ class PrefixCode:
     """
 
     def __init__(self, code):
-        words = list(code) if not isinstance(code, str) else None
-        if not words or not all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in words):
-            raise ValueError("code must be a non-empty list of non-empty strings of 0s and 1s")
+        words = _words(code)
         self.words = tuple(words)
         self.lengths = np.array([len(w) for w in words], dtype=np.int64)
         self._flat = np.frombuffer("".join(words).encode("ascii"), dtype=np.uint8) - ord("0")
@@ -358,15 +394,27 @@ class PrefixCode:
         return symbol[starts]
 
     def read(self, bits, start: int = 0) -> tuple[int, int]:
-        """Decode the one code word that begins at bit ``start``: ``(symbol, end)``, ``end`` the next bit."""
-        b = _bit_array(bits)
+        """Decode the one code word that begins at bit ``start``: ``(symbol, end)``, ``end`` the next bit.
+
+        Only the bits of that word are read and checked (pass a NumPy array: a list would be
+        converted on every call), so reading a stream word by word takes time proportional to
+        its length.
+        """
+        b = np.asarray(bits)
+        if b.ndim != 1 or b.dtype.kind not in "biu":
+            raise ValueError(
+                f"bits must be a 1-D array of 0s and 1s, got dtype {b.dtype}, shape {b.shape}"
+            )
         if isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer)):
             raise ValueError(f"start must be an integer bit position, got {start!r}")
         if not 0 <= start < b.size:
             raise ValueError(f"start must lie in [0, {b.size}), got {start}")
         node, pos = 0, int(start)
         while pos < b.size:
-            nxt = int(self.child[node, b[pos]])
+            bit = int(b[pos])
+            if bit not in (0, 1):
+                raise ValueError(f"bits must hold only 0s and 1s, got {bit} at bit {pos}")
+            nxt = int(self.child[node, bit])
             pos += 1
             if nxt < 0:
                 return -nxt - 1, pos
