@@ -19,10 +19,11 @@ Measured on the training signals, before and after training (:func:`measure`):
 
 - at each ReLU, the number of pre-activations that are exactly 0;
 - at each max-pooling layer, the windows whose two largest entries are equal (ties), those tied
-  at a positive value, how many of each have every tied entry computed from an all-zero
+  at a positive value and, of these, how many have every tied entry computed from an all-zero
   receptive field of the convolution below (so that the entry is that unit's bias) or from one
-  and the same receptive field (so that the tie is forced), and the windows whose two largest entries differ by less than 1e-5, the step of the book's finite
-  differences (near ties, where a gradient check is unreliable);
+  and the same receptive field (so that the tie is forced), and the windows whose two largest
+  entries differ by less than 1e-5, the step of the book's finite differences (near ties, where
+  a gradient check is unreliable);
 - the full-batch gradient of the mean loss with relunet's conventions (the first maximum of a
   window gets the gradient; h'(0) = 0) and with four others that are also sub-gradients of each
   layer: ties split equally (SymPy's and central differences' choice at a two-way tie), the last
@@ -177,9 +178,9 @@ def tie_causes(fields, win, pool):
 
 
 def kink_counts(net, x):
-    """Exact zero pre-activations at each ReLU; in each max-pooling layer the ties and those at a
-    positive value, how many of each come from all-zero or from identical receptive fields of the
-    convolution below, and the near ties."""
+    """Exact zero pre-activations at each ReLU; in each max-pooling layer the ties, those at a
+    positive value and how many of these come from all-zero or from identical receptive fields of
+    the convolution below, and the near ties."""
     relus, pools, h, fields = [], [], x, None
     for i, layer in enumerate(net.layers):
         if isinstance(layer, rn.Conv1d):
@@ -198,8 +199,6 @@ def kink_counts(net, x):
                     "layer": i,
                     "windows": int(gap.size),
                     "ties": int(np.sum(tie)),
-                    "ties_zero_field": int(np.sum(tie & zero)),
-                    "ties_same_field": int(np.sum(tie & same)),
                     "ties_positive": int(np.sum(positive)),
                     "ties_positive_zero_field": int(np.sum(positive & zero)),
                     "ties_positive_same_field": int(np.sum(positive & same)),
