@@ -294,6 +294,32 @@ def run(setting, setup="standard", data=None):
     }
 
 
+def summary(m):
+    """The numbers chapter 03 quotes, from one measurement (``init`` or ``trained`` of a run)."""
+    pools, relus, diffs = m["pool"], m["relu"], m["convention_differences"]
+    return {
+        "tie_frac": [p["ties"] / p["windows"] for p in pools],
+        "ties": sum(p["ties"] for p in pools),
+        "near_not_tie": sum(p["near_ties"] - p["ties"] for p in pools),
+        "ties_positive": sum(p["ties_positive"] for p in pools),
+        "zero_field": sum(p["ties_positive_zero_field"] for p in pools),
+        "same_field": sum(p["ties_positive_same_field"] for p in pools),
+        "zeros": [r["zeros"] for r in relus],
+        "pre_activations": sum(r["total"] for r in relus),
+        "rule_diff": max(diffs[v]["all"] for v in ("split ties", "last maximum")),
+        "relu_diff": diffs["h'(0) = 1"],
+        "max_difference": max(d["all"] for d in diffs.values()),
+        "acc": m["test_accuracy"],
+    }
+
+
+def span(values, fmt):
+    """``"lo–hi"``: the least and the largest value, each formatted with ``fmt`` (one value if
+    the two read the same)."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}\u2013{hi}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny setting, for the tests")

@@ -163,3 +163,14 @@ def test_flat_background_zeroes_most_inputs(ties):
     assert np.mean(flat.x == 0.0) > 0.5 and np.all(flat.x >= 0.0)
     np.testing.assert_array_equal(flat.x, np.maximum(data.x - ties.BACKGROUND, 0.0))
     assert flat.y is data.y
+
+
+def test_summary_and_span(ties):
+    saved = json.loads(ties.RESULTS.read_text())
+    m = saved["reduced"]["runs"][0]["trained"]
+    s = ties.summary(m)
+    assert s["ties"] == sum(p["ties"] for p in m["pool"]) and len(s["tie_frac"]) == 2
+    assert s["zero_field"] <= s["ties_positive"] <= s["ties"]
+    assert s["max_difference"] >= s["rule_diff"] and s["acc"] == m["test_accuracy"]
+    assert ties.span([0.5, 0.25], "{:.2f}") == "0.25\u20130.50"
+    assert ties.span([0.501, 0.502], "{:.1f}") == "0.5"
