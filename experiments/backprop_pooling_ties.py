@@ -19,7 +19,7 @@ Measured on the training signals, before and after training (:func:`measure`):
 
 - at each ReLU, the number of pre-activations that are exactly 0;
 - at each max-pooling layer, the windows whose two largest entries are equal (ties), those tied
-  at a positive value and, of these, how many have every tied entry computed from an all-zero
+  at a positive value and, of each, how many have every tied entry computed from an all-zero
   receptive field of the convolution below (so that the entry is that unit's bias) or from one
   and the same receptive field (so that the tie is forced), and the windows whose two largest
   entries differ by less than 1e-5, the step of the book's finite differences (near ties, where
@@ -179,7 +179,7 @@ def tie_causes(fields, win, pool):
 
 def kink_counts(net, x):
     """Exact zero pre-activations at each ReLU; in each max-pooling layer the ties, those at a
-    positive value and how many of these come from all-zero or from identical receptive fields of
+    positive value and how many of each come from all-zero or from identical receptive fields of
     the convolution below, and the near ties."""
     relus, pools, h, fields = [], [], x, None
     for i, layer in enumerate(net.layers):
@@ -199,6 +199,8 @@ def kink_counts(net, x):
                     "layer": i,
                     "windows": int(gap.size),
                     "ties": int(np.sum(tie)),
+                    "ties_zero_field": int(np.sum(tie & zero)),
+                    "ties_same_field": int(np.sum(tie & same)),
                     "ties_positive": int(np.sum(positive)),
                     "ties_positive_zero_field": int(np.sum(positive & zero)),
                     "ties_positive_same_field": int(np.sum(positive & same)),
@@ -240,6 +242,7 @@ def gradient_checks(net, data, batches, size):
                 "windows": sum(p["windows"] for p in pools),
                 "ties": sum(p["ties"] for p in pools),
                 "ties_positive": sum(p["ties_positive"] for p in pools),
+                "ties_zero_field": sum(p["ties_zero_field"] for p in pools),
                 "near_not_tie": sum(p["near_ties"] - p["ties"] for p in pools),
                 "max_error": max(errors.values()),
             }
@@ -302,6 +305,7 @@ def summary(m):
         "ties": sum(p["ties"] for p in pools),
         "near_not_tie": sum(p["near_ties"] - p["ties"] for p in pools),
         "ties_positive": sum(p["ties_positive"] for p in pools),
+        "ties_zero_field": sum(p["ties_zero_field"] for p in pools),
         "zero_field": sum(p["ties_positive_zero_field"] for p in pools),
         "same_field": sum(p["ties_positive_same_field"] for p in pools),
         "zeros": [r["zeros"] for r in relus],

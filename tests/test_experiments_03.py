@@ -108,6 +108,7 @@ def test_quick_run_writes_consistent_results(ties, tmp_path):
             assert 0.0 <= m["test_accuracy"] <= 1.0
             for p in m["pool"]:
                 assert p["ties_positive_zero_field"] <= p["ties_positive"] <= p["ties"]
+                assert p["ties_zero_field"] <= p["ties"] and p["ties_same_field"] <= p["ties"]
             no_kink_on_a_slope = all(r["zeros"] == 0 for r in m["relu"]) and all(
                 p["ties_positive"] == 0 for p in m["pool"]
             )
@@ -128,7 +129,7 @@ def test_committed_results_have_the_protocol(ties):
     for run in full_runs + saved["reduced"]["runs"]:
         for when in ("init", "trained"):
             assert set(run[when]["convention_differences"]) == set(ties.VARIANTS)
-            keys = {"ties_positive_zero_field", "ties_positive_same_field"}
+            keys = {"ties_zero_field", "ties_same_field", "ties_positive_zero_field"}
             assert all(keys <= set(p) for p in run[when]["pool"])
 
 
@@ -146,12 +147,14 @@ def test_ties_of_a_bias_are_traced_to_all_zero_fields(ties):
     net.layers[0].params["b"][...] = np.linspace(-1.0, 1.0, 16)  # 8 negative, 8 positive
     x = np.zeros((2, 1, 40))  # conv 1 outputs its bias everywhere: every window is tied
     (pool1, _) = ties.kink_counts(net, x)["pool"]
-    assert pool1["windows"] == pool1["ties"] == 2 * 16 * 20
+    assert pool1["windows"] == pool1["ties"] == pool1["ties_zero_field"] == 2 * 16 * 20
+    assert pool1["ties_same_field"] == pool1["ties"]
     assert pool1["ties_positive"] == pool1["ties_positive_zero_field"] == 2 * 8 * 20
     assert pool1["ties_positive_same_field"] == pool1["ties_positive"]
     x[1, 0, 20:] = np.random.default_rng(7).standard_normal(20)  # signal 2: half not zero
     (pool1, _) = ties.kink_counts(net, x)["pool"]
-    # signal 1 and the first 9 windows of signal 2 read all-zero fields, signal 2's last 11 may not
+    # signal 1 and the first 9 windows of signal 2 read all-zero fields, signal 2's last 11 do not
+    assert pool1["ties_zero_field"] == 16 * (20 + 9) < pool1["ties"]  # ties at 0 of other fields
     assert 8 * (20 + 9) <= pool1["ties_positive_zero_field"] <= 8 * (20 + 11)
     assert pool1["ties_positive_zero_field"] <= pool1["ties_positive_same_field"]
     assert pool1["ties_positive_same_field"] <= pool1["ties_positive"]
