@@ -107,7 +107,7 @@ execute: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/bench_train_step.py
+	$(BIN)/python bench/bench_mnist1d.py
 
 serve:
 	cd _build/html && python3 -m http.server 8000 --bind 127.0.0.1
