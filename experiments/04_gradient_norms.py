@@ -116,9 +116,11 @@ def saturation_example(x, y, seed, scales=(1, 4, 16, 64)):
     ce, quad = rn.CrossEntropy(), rn.SoftmaxQuadratic()
     rows = []
     for tau in scales:
-        net = rn.mlp((x.shape[1], 64, 64, 10), rng=np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        net = rn.mlp((x.shape[1], 64, 64, 10), rng=rng)
         net.layers[-1].params["W"] *= tau  # constructing the example, not training
-        wrong = np.flatnonzero(rn.softmax(net(x))[np.arange(len(y)), y] < 0.01)
+        p_y = rn.softmax(net(x))[np.arange(len(y)), y]
+        wrong = np.flatnonzero(p_y < 0.01)
         g_ce = [rn.loss_gradient(net, ce, x[i : i + 1], y[i : i + 1]) for i in wrong]
         g_q = np.array(
             [rn.loss_gradient(net, quad, x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
@@ -154,7 +156,8 @@ def random_angles(seed, draws=2000):
         net = rn.mlp((3, 4, 3), rng=rng, final_scale=out_scale)
         n = int(rng.integers(1, 4))
         x, y = rng.normal(size=(n, 3)), rng.integers(0, 3, size=n)
-        g_ce, g_q = (rn.loss_gradient(net, f, x, y, reduction="sum") for f in (ce, quad))
+        g_ce = rn.loss_gradient(net, ce, x, y, reduction="sum")
+        g_q = rn.loss_gradient(net, quad, x, y, reduction="sum")
         n_ce, n_q = np.linalg.norm(g_ce), np.linalg.norm(g_q)
         if min(n_ce, n_q) < 1e-12:
             continue  # all hidden units dead and the labels balanced: both gradients vanish
@@ -191,6 +194,8 @@ def ratio_measure(net, x, y):
 def ratio_summary(m):
     """Scalars of one :func:`ratio_measure`: medians, spreads, the bounds' smallest margins."""
     rho, unfit = m["rho"], m["py"] < 0.5
+    med_unfit = float(np.median(rho[unfit])) if unfit.any() else None
+    med_fit = float(np.median(rho[~unfit])) if (~unfit).any() else None
     return {
         "acc": float(m["acc"]),
         "w_ratio": float(m["w_ratio"]),
@@ -201,8 +206,8 @@ def ratio_summary(m):
         "rho_p10": float(np.percentile(rho, 10)),
         "rho_p90": float(np.percentile(rho, 90)),
         "rho_max": float(rho.max()),
-        "rho_med_unfit": float(np.median(rho[unfit])) if unfit.any() else None,
-        "rho_med_fit": float(np.median(rho[~unfit])) if (~unfit).any() else None,
+        "rho_med_unfit": med_unfit,
+        "rho_med_fit": med_fit,
         "gam2_med": float(np.median(m["gam2"])),
         "lab_med": float(np.median(m["lab"])),
         "gamK_rel": float(np.median(m["gamK"] / rho)),  # medians of bound / rho_i
@@ -248,13 +253,15 @@ def saturated_run(x, y, loss, start, lr, seed, epochs=20, jitter=None):
         noise = np.random.default_rng(jitter)
         for w, _ in net.parameters():
             w *= 1 + 1e-15 * noise.standard_normal(w.shape)
-    loss_fn = {"CE": rn.CrossEntropy(), "quad": rn.SoftmaxQuadratic()}[loss]
+    losses = {"CE": rn.CrossEntropy(), "quad": rn.SoftmaxQuadratic()}
+    loss_fn = losses[loss]
     opt, order = rn.SGD(lr=lr), np.random.default_rng(1000 + seed)
     rows, diverged = [saturated_measure(net, x, y)], None
     for epoch in range(1, epochs + 1):
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                rn.fit(net, loss_fn, opt, x, y, epochs=1, batch_size=50, rng=order)
+                epoch_args = {"epochs": 1, "batch_size": 50, "rng": order}
+                rn.fit(net, loss_fn, opt, x, y, **epoch_args)
                 finite = bool(np.all(np.isfinite(rn.flat_parameters(net))))
             except ValueError:  # the scores overflowed inside the epoch
                 finite = False
@@ -270,7 +277,16 @@ def saturated_run(x, y, loss, start, lr, seed, epochs=20, jitter=None):
     return out
 
 
-def kernel_run(x, y, loss, width, seed, steps=1000, every=40, trained="all"):
+def kernel_run(
+    x,
+    y,
+    loss,
+    width,
+    seed,
+    steps=1000,
+    every=40,
+    trained="all",
+):
     """E3: full-batch gradient descent on the summed ``loss`` ("sq" or "quad"), K = 3.
 
     Every ``every`` steps: step, loss, |grad L|^2 / (2 L), lambda_min(Theta), lambda_-, lambda_+
