@@ -9,8 +9,8 @@ syntax trees, docstrings aside).  Run from the repository root with the Makefile
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python experiments/04_gradient_norms.py [protocol ...]
 
-(all protocols: about nine minutes of CPU time).  ``--tiny`` runs them in a small setting (the
-test) and writes nothing unless ``--out-dir`` is given.
+(all protocols: about five and a half minutes of CPU time, 322 s when last run).  ``--tiny``
+runs them in a small setting (the test) and writes nothing unless ``--out-dir`` is given.
 
 Data.  MNIST-1D (Greydanus 2020) generated locally with 1000 signals, of which the 800 training
 signals are used, each feature standardised over them.  Labels are 0..9 in code (classes 1..10 in
