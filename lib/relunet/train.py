@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_labels
+from .models import flat_parameters
 from .optim import _count
 
 
@@ -35,10 +36,6 @@ def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
         total += loss(z, yb) * len(z)
         wrong += int(np.sum(np.argmax(z, axis=1) != yb))
     return total / len(x), wrong / len(x)
-
-
-def _flat(net) -> np.ndarray:
-    return np.concatenate([p.ravel() for _, p, _ in net.named_parameters()])
 
 
 def fit(
@@ -109,7 +106,7 @@ def fit(
     hist.lr.append(opt.lr)
     best_state, best_err = (net.state_dict(), hist.val_error[0]) if has_val else (None, None)
     n = len(x)
-    w_prev = _flat(net)
+    w_prev = flat_parameters(net)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
         xs, ys = x[order], y[order]  # one gather per epoch; the mini-batches are views
@@ -120,7 +117,7 @@ def fit(
             if record_grad_norm:
                 norms.append(net.gradient_norm())
             opt.step(net)
-        w = _flat(net)
+        w = flat_parameters(net)
         record(float(np.linalg.norm(w - w_prev)), float(np.mean(norms)) if norms else 0.0)
         w_prev = w
         if lr_schedule is not None:
