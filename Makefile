@@ -79,11 +79,11 @@ book-checked: $(STAMP)
 
 # ---------------------------------------------------------------- checks
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests chapters bench
-	$(BIN)/ruff format --check lib tests chapters bench
+	$(BIN)/ruff check lib tests chapters bench experiments _ext
+	$(BIN)/ruff format --check lib tests chapters bench experiments _ext
 
 test-lib: $(STAMP)
-	$(BIN)/pytest tests --ignore=tests/test_site.py
+	$(BIN)/pytest -n 2 tests --ignore=tests/test_site.py
 
 test-nbval: $(STAMP)
 	$(BIN)/pytest $(NBVAL) $(NBVAL_PARALLEL) chapters
@@ -98,7 +98,7 @@ else
 endif
 
 test-site: $(STAMP)
-	$(BIN)/pytest tests/test_site.py -v -s
+	$(BIN)/pytest tests/test_site.py -v -s --tb=short
 
 test: lint test-lib test-nbval test-nbval-second book-checked test-site
 
@@ -107,7 +107,7 @@ execute: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/bench_train_step.py
+	$(BIN)/python bench/bench_mnist1d.py
 
 serve:
 	cd _build/html && python3 -m http.server 8000 --bind 127.0.0.1

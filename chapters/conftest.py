@@ -1,13 +1,14 @@
 """How strict nbval treats the chapters' glued values.
 
-A chapter prints what its run *determines* -- asserted verdicts, exact results -- and those
-outputs are compared cell by cell.  Numbers that the run *measures* (an accuracy after training,
-a loss after 20 epochs) depend on the BLAS kernel in their last digits, so the chapters glue
-them into the prose (``myst_nb.glue(..., display=False)``) instead of printing them, and assert
-in the same cell whatever the prose claims about them.  A glued value is stored as an output
-with a ``application/papermill.record/...`` MIME type; this hook leaves exactly those entries
-out of nbval's comparison.  Everything else in every cell -- text, LaTeX, HTML, errors,
-warnings on stderr -- is still compared.
+A chapter prints what its run *determines* -- asserted verdicts, exact
+results -- and those outputs are compared cell by cell.  Numbers that the run
+*measures* (an accuracy after training, a loss after 20 epochs) depend on the
+BLAS kernel in their last digits, so the chapters glue them into the prose
+(``myst_nb.glue(..., display=False)``) instead of printing them, and assert in
+the same cell whatever the prose claims about them.  A glued value is stored
+as an output with a ``application/papermill.record/...`` MIME type; this hook
+leaves exactly those entries out of nbval's comparison.  Everything else in
+every cell -- text, LaTeX, HTML, errors, warnings on stderr -- is compared.
 """
 
 from __future__ import annotations

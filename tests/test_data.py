@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from relunet.data import mnist1d, one_hot, spirals, train_val_split
+from relunet.data import Dataset, mnist1d, one_hot, spirals, train_val_split
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +164,23 @@ def test_train_val_split_rejects_length_mismatch():
         train_val_split(
             np.zeros((10, 2)), np.zeros(9, dtype=int), 0.2, rng=np.random.default_rng(0)
         )
+
+
+def test_mnist1d_refuses_a_split_that_leaves_a_set_empty():
+    with pytest.raises(ValueError, match="train_split 0.05 of 10 signals leaves an empty"):
+        mnist1d(num_samples=10, train_split=0.05)
+    with pytest.raises(ValueError, match="seed must be < 2"):
+        mnist1d(seed=2**32)
+
+
+def test_dataset_checks_its_arrays():
+    x, y = np.zeros((3, 2)), np.array([0, 1, 2])
+    assert Dataset(x, y, x, y).n_classes == 3
+    with pytest.raises(ValueError, match="y must hold 3 integer labels"):
+        Dataset(x, y[:2], x, y)
+    with pytest.raises(ValueError, match="y_test must hold 3 integer labels"):
+        Dataset(x, y, x, y.astype(float))
+    with pytest.raises(ValueError, match="x must have a batch axis"):
+        Dataset(np.zeros(3), y, x, y)
+    with pytest.raises(ValueError, match="y must be class labels >= 0"):
+        Dataset(x, y - 1, x, y)

@@ -454,3 +454,22 @@ def test_numerical_jacobian_rejects_read_only_x_and_a_changing_output_size():
     y = np.zeros(2)
     with pytest.raises(ValueError, match="f must return the same number of entries"):
         numerical_jacobian(lambda: np.zeros(3 if y[0] > 0 else 2), y)
+
+
+def test_numerical_gradient_restores_x_when_f_fails():
+    x = np.array([1.0, 2.0, 3.0])
+
+    def f():
+        if x[1] != 2.0:
+            raise RuntimeError("f fails off the base point")
+        return float(np.sum(x))
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient(f, x)
+    assert np.array_equal(x, [1.0, 2.0, 3.0])
+
+
+def test_numerical_gradient_accepts_numpy_scalars_and_one_entry_arrays():
+    x = np.array([0.5, -1.0])
+    for f in (lambda: np.sum(x**2), lambda: np.array([np.sum(x**2)]), lambda: np.float64(x @ x)):
+        np.testing.assert_allclose(numerical_gradient(f, x), 2 * x, rtol=1e-6)

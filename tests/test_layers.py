@@ -1,5 +1,5 @@
 """Tests of relunet.layers: gradients against finite differences, forward passes against direct
-loops, dropout statistics, and the ValueErrors of the contract."""
+loops, and the ValueErrors of the contract."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from relunet import Conv1d, Dropout, Flatten, Linear, MaxPool1d, ReLU, check_layer
+from relunet import Conv1d, Flatten, Linear, MaxPool1d, ReLU, check_layer
 
 PROPERTY = settings(max_examples=25, deadline=None)
 TOL = 1e-7
@@ -77,19 +77,6 @@ def test_relu_gradients(shape, seed):
 def test_flatten_gradients(shape, seed):
     rng = np.random.default_rng(seed)
     check_layer(Flatten(), rng.standard_normal(shape), rng, tol=TOL)
-
-
-@PROPERTY
-@given(
-    shape=st.lists(st.integers(1, 5), min_size=2, max_size=3),
-    keep_prob=st.floats(0.05, 1.0),
-    mode=st.sampled_from(Dropout.MODES),
-    seed=seeds,
-)
-def test_dropout_gradients_test_mode(shape, keep_prob, mode, seed):
-    rng = np.random.default_rng(seed)
-    layer = Dropout(keep_prob, rng=rng, mode=mode)
-    check_layer(layer, rng.standard_normal(shape), rng, train=False, tol=TOL)
 
 
 @PROPERTY
@@ -237,111 +224,7 @@ def test_flatten_shapes_roundtrip(rng):
     assert np.array_equal(f.backward(g), g.reshape(3, 2, 5))
 
 
-# --------------------------------------------------------------------------- dropout
-
-
-@pytest.mark.parametrize("mode", Dropout.MODES)
-@pytest.mark.parametrize("keep_prob", [0.2, 0.5, 0.8])
-def test_dropout_mask_frequency(keep_prob, mode):
-    layer = Dropout(keep_prob, rng=np.random.default_rng(11), mode=mode)
-    x = np.ones((400, 250))
-    out = layer.forward(x, train=True)
-    kept = out != 0
-    se = np.sqrt(keep_prob * (1 - keep_prob) / kept.size)  # standard error of a frequency
-    assert abs(kept.mean() - keep_prob) < 5 * se
-    expected_value = 1 / keep_prob if mode == "inverted" else 1.0
-    assert np.all(out[kept] == expected_value)
-
-
-@pytest.mark.parametrize("keep_prob", [0.3, 0.5, 0.9])
-def test_inverted_dropout_is_unbiased(keep_prob):
-    rng = np.random.default_rng(5)
-    n = 4000
-    x_row = rng.uniform(0.5, 2.0, 50) * rng.choice([-1.0, 1.0], 50)
-    layer = Dropout(keep_prob, rng=rng)  # the default mode is "inverted"
-    assert layer.mode == "inverted"
-    out = layer.forward(np.tile(x_row, (n, 1)), train=True)
-    # each column mean is x_j * Binomial(n, p) / (n p): standard error |x_j| sqrt((1-p)/(p n))
-    se = np.abs(x_row) * np.sqrt((1 - keep_prob) / (keep_prob * n))
-    assert np.all(np.abs(out.mean(axis=0) - x_row) < 5 * se)
-    # test time is the identity
-    x = rng.standard_normal((3, 4))
-    assert np.array_equal(layer.forward(x, train=False), x)
-
-
-def test_scale_dropout_test_time_multiplies_by_keep_prob(rng):
-    layer = Dropout(0.7, rng=rng, mode="scale")
-    x = rng.standard_normal((5, 6))
-    assert np.array_equal(layer.forward(x), 0.7 * x)
-    assert np.array_equal(layer.backward(np.ones((5, 6))), np.full((5, 6), 0.7))
-    # training keeps units unscaled: every output is 0 or exactly x
-    out = layer.forward(x, train=True)
-    assert np.all((out == 0) | (out == x))
-    # E[train output] = p x: the mean over many rows of the same x
-    big = layer.forward(np.ones((200, 200)), train=True)
-    assert abs(big.mean() - 0.7) < 5 * np.sqrt(0.7 * 0.3 / big.size)
-
-
-@pytest.mark.parametrize("mode", Dropout.MODES)
-def test_dropout_backward_uses_forward_mask(rng, mode):
-    layer = Dropout(0.5, rng=rng, mode=mode)
-    x = rng.uniform(1.0, 2.0, (20, 30))  # no zeros: out / x recovers the factor
-    out = layer.forward(x, train=True)
-    factor = out / x
-    assert 0 < np.count_nonzero(factor) < factor.size
-    g = rng.standard_normal(x.shape)
-    dx = layer.backward(g)
-    assert np.array_equal(dx == 0, out == 0)
-    np.testing.assert_allclose(dx, g * factor, rtol=1e-15)
-    assert np.array_equal(layer.backward(g), dx)  # backward does not redraw the mask
-    out2 = layer.forward(x, train=True)  # a new forward draws a new mask
-    assert not np.array_equal(out2 == 0, out == 0)
-
-
-def test_dropout_keep_prob_one_is_identity(rng):
-    x = rng.standard_normal((4, 5))
-    for mode in Dropout.MODES:
-        layer = Dropout(1.0, rng=rng, mode=mode)
-        assert np.array_equal(layer.forward(x, train=True), x)
-        assert np.array_equal(layer.forward(x, train=False), x)
-
-
-def test_dropout_same_seed_same_mask():
-    x = np.ones((10, 10))
-    a = Dropout(0.5, rng=np.random.default_rng(3)).forward(x, train=True)
-    b = Dropout(0.5, rng=np.random.default_rng(3)).forward(x, train=True)
-    c = Dropout(0.5, rng=np.random.default_rng(4)).forward(x, train=True)
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
-
-
 # --------------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize("keep_prob", [0, 0.0, 1.5, -0.1, float("nan")])
-def test_dropout_rejects_keep_prob_outside_unit_interval(rng, keep_prob):
-    with pytest.raises(ValueError, match="keep_prob"):
-        Dropout(keep_prob, rng=rng)
-
-
-@pytest.mark.parametrize("keep_prob", [1, 0.5, np.float64(0.5), np.float32(0.5), np.int64(1)])
-def test_dropout_accepts_any_real_keep_prob(rng, keep_prob):
-    layer = Dropout(keep_prob, rng=rng)
-    assert layer.keep_prob == float(keep_prob)
-    assert isinstance(layer.keep_prob, float)
-
-
-@pytest.mark.parametrize("keep_prob", ["0.5", None, 0.5j])
-def test_dropout_rejects_non_real_keep_prob(rng, keep_prob):
-    with pytest.raises(ValueError, match="keep_prob"):
-        Dropout(keep_prob, rng=rng)
-
-
-def test_dropout_rejects_bad_mode_and_rng(rng):
-    with pytest.raises(ValueError, match="mode"):
-        Dropout(0.5, rng=rng, mode="drop")
-    with pytest.raises(ValueError, match="rng"):
-        Dropout(0.5, rng=np.random.RandomState(0))  # noqa: NPY002 -- a legacy generator is refused
 
 
 def test_constructors_reject_bad_sizes(rng):
@@ -392,13 +275,12 @@ def _layers(rng):
         "Linear": (Linear(3, 2, rng=rng), (4, 3)),
         "ReLU": (ReLU(), (4, 3)),
         "Flatten": (Flatten(), (4, 2, 3)),
-        "Dropout": (Dropout(0.5, rng=rng), (4, 3)),
         "Conv1d": (Conv1d(2, 3, 3, rng=rng, stride=2, padding=1), (4, 2, 7)),
         "MaxPool1d": (MaxPool1d(2, stride=1), (4, 2, 7)),
     }
 
 
-LAYER_NAMES = ["Linear", "ReLU", "Flatten", "Dropout", "Conv1d", "MaxPool1d"]
+LAYER_NAMES = ["Linear", "ReLU", "Flatten", "Conv1d", "MaxPool1d"]
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
@@ -439,3 +321,97 @@ def test_forward_rejects_non_numeric_input(rng, name):
     layer, shape = _layers(rng)[name]
     with pytest.raises(ValueError, match="x must be a real numeric array"):
         layer.forward(np.full(shape, "a"))
+
+
+# --------------------------------------------------------------------------- dtypes and layouts
+
+DIRECT = ["Linear", "ReLU", "Flatten", "Conv1d", "MaxPool1d"]
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_float32_stays_float32(rng, name):
+    layer, shape = _layers(rng)[name]
+    for k in layer.params:
+        layer.params[k] = layer.params[k].astype(np.float32)
+    out = layer.forward(rng.standard_normal(shape).astype(np.float32))
+    dx = layer.backward(rng.standard_normal(out.shape).astype(np.float32))
+    assert out.dtype == dx.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in layer.grads.values())
+
+
+@pytest.mark.parametrize("cls", ["Linear", "Conv1d"])
+def test_dtype_argument_stores_the_float64_draw_rounded(cls):
+    args = (3, 4) if cls == "Linear" else (2, 3, 5)
+    make = getattr(__import__("relunet"), cls)
+    w64 = make(*args, rng=np.random.default_rng(7))
+    w32 = make(*args, rng=np.random.default_rng(7), dtype=np.float32)
+    for k in w64.params:
+        assert w32.params[k].dtype == w32.grads[k].dtype == np.float32
+        assert np.array_equal(w32.params[k], w64.params[k].astype(np.float32))
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_non_contiguous_inputs_give_the_same_results(rng, name):
+    """A transposed view (as a channels-last array would arrive) computes what a copy computes."""
+    layer, shape = _layers(rng)[name]
+    x = rng.standard_normal(shape)
+    x_view = np.ascontiguousarray(np.swapaxes(x, 0, -1)).swapaxes(0, -1)
+    assert not x_view.flags.c_contiguous and np.array_equal(x_view, x)
+    out = layer.forward(x)
+    g = rng.standard_normal(out.shape)
+    dx, grads = layer.backward(g), {k: v.copy() for k, v in layer.grads.items()}
+    np.testing.assert_allclose(layer.forward(x_view), out, rtol=1e-14, atol=1e-15)
+    g_view = np.ascontiguousarray(np.swapaxes(g, 0, -1)).swapaxes(0, -1)
+    np.testing.assert_allclose(layer.backward(g_view), dx, rtol=1e-14, atol=1e-15)
+    for k in grads:
+        np.testing.assert_allclose(layer.grads[k], grads[k], rtol=1e-13, atol=1e-15)
+
+
+def test_relu_gives_positive_zero():
+    out = ReLU().forward(np.array([[-0.0, -3.0, 0.0, 2.0]]))
+    assert not np.any(np.signbit(out))
+
+
+def maxpool_backward_reference(x, g, k, stride):
+    """Each window hands its gradient to its first maximum, by loops."""
+    dx = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for t in range(g.shape[2]):
+                window = x[i, c, t * stride : t * stride + k]
+                dx[i, c, t * stride + int(np.argmax(window))] += g[i, c, t]
+    return dx
+
+
+@PROPERTY
+@given(k=st.integers(1, 4), stride=st.integers(1, 5), extra=st.integers(0, 6), seed=seeds)
+def test_maxpool1d_backward_matches_loops_with_many_ties(k, stride, extra, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (2, 3, k + extra)).astype(float)  # three values: ties everywhere
+    pool = MaxPool1d(k, stride=stride)
+    out = pool.forward(x)
+    assert np.array_equal(out, maxpool_reference(x, k, stride))
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(
+        pool.backward(g), maxpool_backward_reference(x, g, k, stride), rtol=1e-14, atol=1e-15
+    )
+
+
+@pytest.mark.parametrize("name", ["Linear", "Conv1d"])
+def test_param_grads_alone_equal_those_of_backward(rng, name):
+    layer, shape = _layers(rng)[name]
+    out = layer.forward(rng.standard_normal(shape))
+    g = rng.standard_normal(out.shape)
+    layer.backward(g)
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    layer._param_grads(g)
+    for k in full:
+        assert np.array_equal(layer.grads[k], full[k])
+
+
+@pytest.mark.parametrize("name", DIRECT)
+def test_an_empty_batch_passes_through(rng, name):
+    layer, shape = _layers(rng)[name]
+    out = layer.forward(np.zeros((0, *shape[1:])))
+    assert out.shape[0] == 0
+    assert layer.backward(np.zeros(out.shape)).shape == (0, *shape[1:])

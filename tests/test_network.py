@@ -12,6 +12,7 @@ from relunet import (
     CrossEntropy,
     Dropout,
     Flatten,
+    Layer,
     Linear,
     MaxPool1d,
     ReLU,
@@ -223,3 +224,116 @@ def test_shape_errors_propagate_from_layers(rng):
         net.backward(np.ones((3, 4)))
     with pytest.raises(ValueError, match="backward called before forward"):
         mlp(9).backward(np.ones((3, 3)))
+
+
+# --------------------------------------------------------------------------- checked once, at the boundary
+
+
+class Doubler(Layer):
+    """A layer written to the public contract only (forward/backward overridden): x -> 2x."""
+
+    def forward(self, x, *, train=False):
+        self._cache, self._out_shape = True, np.shape(x)
+        return 2 * np.asarray(x)
+
+    def backward(self, grad_out):
+        _, g = self._take_cache(grad_out)
+        return 2 * g
+
+
+def by_layers(net, x, g, train):
+    """Forward and backward through each layer's public (checking) methods, in turn."""
+    for layer in net.layers:
+        x = layer.forward(x, train=train)
+    z = x
+    for layer in reversed(net.layers):
+        g = layer.backward(g)
+    return z, g, {name: gr.copy() for name, _, gr in net.named_parameters()}
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_sequential_computes_what_its_layers_compute_one_by_one(rng, train):
+    """The unchecked internal path is the same arithmetic as the public one, bit for bit."""
+
+    def make():
+        net = convnet(30)
+        net.layers.insert(5, Doubler())  # a layer Sequential must call through its public methods
+        return net
+
+    x = rng.standard_normal((6, 1, 40))
+    a, b = make(), make()
+    z = a.forward(x, train=train)
+    g = rng.standard_normal(z.shape)
+    dx = a.backward(g)
+    z_ref, dx_ref, grads_ref = by_layers(b, x, g, train)
+    assert np.array_equal(z, z_ref) and np.array_equal(dx, dx_ref)
+    for name, _, gr in a.named_parameters():
+        assert np.array_equal(gr, grads_ref[name])
+
+
+class ListMaker(Layer):
+    def forward(self, x, *, train=False):
+        return np.asarray(x).tolist()  # not an array: the next layer must still check it
+
+
+def test_what_a_custom_layer_returns_is_checked_before_the_next_layer(rng):
+    net = Sequential([ListMaker(), Linear(3, 2, rng=rng)])
+    assert net.forward(np.ones((2, 3))).shape == (2, 2)
+    net = Sequential([Doubler(), Linear(3, 2, rng=rng)])
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="x contains NaN or inf"):
+        net.forward(np.full((2, 3), 1e308))  # 2x overflows inside the custom layer
+
+
+def test_a_mis_assembled_network_fails_with_the_layer_message(rng):
+    net = Sequential([Linear(4, 8, rng=rng), ReLU(), Linear(9, 3, rng=rng)])
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 9\), got \(5, 8\)"):
+        net.forward(np.ones((5, 4)))
+    net = Sequential([Conv1d(1, 2, 3, rng=rng), Linear(76, 3, rng=rng)])
+    with pytest.raises(ValueError, match="x must have 2 dimensions, got shape"):
+        net.forward(np.ones((5, 1, 40)))
+
+
+@pytest.mark.parametrize("make", [lambda: mlp(40), lambda: convnet(41)], ids=["mlp", "cnn"])
+def test_backward_without_input_grad_fills_the_same_grads(rng, make):
+    a, b = make(), make()
+    x = rng.standard_normal((5, 4) if len(a.layers) == 5 else (5, 1, 40))
+    z = a.forward(x, train=False)
+    b.forward(x, train=False)
+    g = rng.standard_normal(z.shape)
+    a.backward(g)
+    assert b.backward(g, input_grad=False) is None
+    for (name, _, ga), (_, _, gb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert np.array_equal(ga, gb), name
+
+
+def test_backward_without_input_grad_stops_at_the_first_parameters(rng):
+    class Counting(Doubler):
+        calls = 0
+
+        def backward(self, grad_out):
+            Counting.calls += 1
+            return super().backward(grad_out)
+
+    net = Sequential([Counting(), Flatten(), Linear(6, 2, rng=rng), ReLU(), Linear(2, 2, rng=rng)])
+    z = net.forward(rng.standard_normal((3, 2, 3)))
+    net.backward(np.ones(z.shape), input_grad=False)
+    assert Counting.calls == 0
+    net.backward(np.ones(z.shape))
+    assert Counting.calls == 1
+    relu_only = Sequential([ReLU()])  # no parameters at all: grad_out is still checked
+    relu_only.forward(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="grad_out must have shape"):
+        relu_only.backward(np.ones((2, 3)), input_grad=False)
+
+
+def test_float32_network_stays_float32(rng):
+    net = convnet(50)
+    for layer in net.layers:
+        for k in layer.params:
+            layer.params[k] = layer.params[k].astype(np.float32)
+    x = rng.standard_normal((4, 1, 40)).astype(np.float32)
+    z = net.forward(x, train=True)
+    g = CrossEntropy().grad(z, rng.integers(0, 10, 4))
+    dx = net.backward(g)
+    assert z.dtype == g.dtype == dx.dtype == np.float32
+    assert all(gr.dtype == np.float32 for _, gr in net.parameters())

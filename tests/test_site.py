@@ -170,7 +170,8 @@ def test_page(page, server, name):
     )
     passed("HTTP 200")
     _wait_for_mathjax(page)
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": on a long page under load it may never fire although every request is done.
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=60_000)
 
     # Every image is loaded.
     broken = page.eval_on_selector_all(
@@ -229,6 +230,31 @@ def test_page(page, server, name):
     )
     assert not too_wide, f"{name}: displayed equations wider than the column: {too_wide}"
     passed("equations fit the column")
+
+    # No visible code or output line wider than its box (it would be cut off behind a scroll bar),
+    # and no inline formula running past the right edge of its paragraph.
+    clipped = page.evaluate(
+        """() => {
+          const out = [];
+          for (const pre of document.querySelectorAll('main pre')) {
+            if (pre.offsetParent !== null && pre.scrollWidth > pre.clientWidth + 1) {
+              const line = pre.textContent.split('\\n')
+                .reduce((a, b) => (b.length > a.length ? b : a), '');
+              out.push(`code ${pre.scrollWidth} px in ${pre.clientWidth} px: ${line.slice(0, 90)}`);
+            }
+          }
+          for (const m of document.querySelectorAll('mjx-container:not([display="true"])')) {
+            const box = m.closest('p, li, dd, td, div');
+            if (m.offsetParent !== null && box
+                && m.getBoundingClientRect().right > box.getBoundingClientRect().right + 1) {
+              out.push(`inline math past the edge: ${m.textContent.slice(0, 60)}`);
+            }
+          }
+          return out;
+        }"""
+    )
+    assert not clipped, f"{name}: content wider than its box: {clipped}"
+    passed("code and inline math fit")
 
     # A chapter's download button offers its notebook.
     if name in NOTEBOOKS:

@@ -1,6 +1,7 @@
 """relunet: a small NumPy library for training ReLU networks, written alongside the book."""
 
-from . import data, gradcheck, info, models
+from . import data, dropout, gradcheck, info, models
+from .dropout import Dropout
 from .gradcheck import (
     check_layer,
     check_loss,
@@ -10,7 +11,7 @@ from .gradcheck import (
     numerical_jacobian,
     relative_error,
 )
-from .layers import Conv1d, Dropout, Flatten, Layer, Linear, MaxPool1d, ReLU
+from .layers import Conv1d, Flatten, Layer, Linear, MaxPool1d, ReLU
 from .losses import (
     CrossEntropy,
     ExpQuadratic,
@@ -26,6 +27,7 @@ from .losses import (
 from .models import accuracy, flat_gradient, flat_parameters, loss_gradient, mlp
 from .network import Sequential
 from .optim import SGD, sutskever_momentum
+from .smooth import Softplus
 from .train import History, evaluate, fit
 
 __all__ = [
@@ -44,11 +46,13 @@ __all__ = [
     "ReLU",
     "Sequential",
     "SoftmaxQuadratic",
+    "Softplus",
     "accuracy",
     "check_layer",
     "check_loss",
     "check_network",
     "data",
+    "dropout",
     "evaluate",
     "fit",
     "flat_gradient",

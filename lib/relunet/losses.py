@@ -20,6 +20,8 @@ finite for scores of any finite size.  ``ExpQuadratic`` is different: its true v
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._checks import as_float_array, as_labels
@@ -28,35 +30,73 @@ from ._checks import as_float_array, as_labels
 EXP_QUADRATIC_MAX_SCORE = 0.5 * np.log(np.finfo(np.float64).max) - 1.0
 
 
-def _floating(z) -> np.ndarray:
-    """``z`` as an array, in its own floating dtype (float32 stays float32) or else float64."""
-    z = np.asarray(z)
-    return z if z.dtype.kind == "f" else z.astype(np.float64)
+def _axis(z: np.ndarray, axis) -> int:
+    """``axis`` as an index of ``z``'s axes, along which ``z`` must have at least one entry."""
+    if isinstance(axis, bool | np.bool_) or not isinstance(axis, numbers.Integral):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    if not -z.ndim <= axis < z.ndim:
+        raise ValueError(
+            f"axis must lie in [{-z.ndim}, {z.ndim}) for z of shape {z.shape}, got {axis}"
+        )
+    if z.shape[axis] == 0:
+        raise ValueError(f"z must have at least one entry along axis {axis}, got shape {z.shape}")
+    return int(axis)
+
+
+def _scores(z, axis) -> tuple[np.ndarray, int]:
+    """Validated scores (real, finite, at least one axis; float32 stays float32) and axis."""
+    z = as_float_array(z, "z")
+    if z.ndim == 0:
+        raise ValueError("z must have at least one axis, got a scalar")
+    return z, _axis(z, axis)
+
+
+# The computations, on arrays the caller has validated (the losses call these directly).
+
+
+def _logsumexp(z: np.ndarray, axis: int) -> np.ndarray:
+    m = z.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.exp(z - m).sum(axis=axis))
+
+
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = z - z.max(axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_jvp(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    return p * (u - np.sum(p * u, axis=-1, keepdims=True))
 
 
 def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`\log\sum_i e^{z_i}` along ``axis``, computed as :math:`m + \log\sum_i e^{z_i - m}`, :math:`m=\max_i z_i`."""
-    z = _floating(z)
-    m = np.max(z, axis=axis, keepdims=True)
-    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(z - m), axis=axis))
+    return _logsumexp(*_scores(z, axis))
 
 
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`\log p_i = z_i - \log\sum_j e^{z_j}`, stable for large scores."""
-    z = _floating(z)
-    return z - np.expand_dims(logsumexp(z, axis=axis), axis)
+    z, axis = _scores(z, axis)
+    return z - np.expand_dims(_logsumexp(z, axis), axis)
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r"""The soft-max :math:`p_i = e^{z_i}/\sum_j e^{z_j}`, a point of the simplex (Tomasi, §1)."""
-    z = _floating(z)
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return _softmax(*_scores(z, axis))
 
 
 def softmax_jvp(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    r"""Row-wise :math:`J\mathbf u` with :math:`J = \operatorname{diag}(\mathbf p) - \mathbf p\mathbf p^T` (symmetric)."""
-    return p * (u - np.sum(p * u, axis=-1, keepdims=True))
+    r"""Row-wise :math:`J\mathbf u` with :math:`J = \operatorname{diag}(\mathbf p) - \mathbf p\mathbf p^T` (symmetric).
+
+    ``p`` (soft-max outputs along the last axis) and ``u`` are real, finite and of one shape.
+    """
+    p, u = as_float_array(p, "p"), as_float_array(u, "u")
+    if p.ndim == 0 or p.shape != u.shape:
+        raise ValueError(
+            f"p and u must have one shape with at least one axis, got {p.shape} and {u.shape}"
+        )
+    return _softmax_jvp(p, u)
 
 
 def softmax_jacobian(p) -> np.ndarray:
@@ -98,7 +138,10 @@ class Loss:
         n, k = z.shape
         if n == 0:
             raise ValueError("z must hold at least one sample, got shape (0, K)")
-        y_arr = np.asarray(y)
+        try:
+            y_arr = np.asarray(y)
+        except (ValueError, TypeError) as err:  # ragged nested lists and the like
+            raise ValueError(f"y must be integer labels or an (N, K) target array: {err}") from None
         if y_arr.ndim == 2:
             q = as_float_array(y_arr, "y", ndim=2)
             if q.shape != z.shape:
@@ -110,11 +153,12 @@ class Loss:
                 raise ValueError(
                     "y as targets must be probability vectors (rows >= 0 summing to 1)"
                 )
+            q = q.astype(z.dtype, copy=False)  # float32 scores give float32 gradients
         else:
             labels = as_labels(y_arr, "y", n, k)
             q = np.zeros((n, k), dtype=z.dtype)
             q[np.arange(n), labels] = 1.0
-        return z, q.astype(z.dtype, copy=False)  # float32 scores give float32 gradients
+        return z, q
 
     def per_sample(self, z, y) -> np.ndarray:
         """The per-sample losses :math:`\\ell_n`, shape ``(N,)``."""
@@ -148,10 +192,12 @@ class CrossEntropy(Loss):
     needs_distribution = True
 
     def _per_sample(self, z, q):
-        return logsumexp(z) - np.sum(q * z, axis=1)
+        return _logsumexp(z, -1) - np.sum(q * z, axis=1)
 
     def _sample_grad(self, z, q):
-        return softmax(z) - q
+        p = _softmax(z, -1)
+        p -= q
+        return p
 
 
 class SoftmaxQuadratic(Loss):
@@ -163,11 +209,11 @@ class SoftmaxQuadratic(Loss):
     """
 
     def _per_sample(self, z, q):
-        return 0.5 * np.sum((softmax(z) - q) ** 2, axis=1)
+        return 0.5 * np.sum((_softmax(z, -1) - q) ** 2, axis=1)
 
     def _sample_grad(self, z, q):
-        p = softmax(z)
-        return softmax_jvp(p, p - q)
+        p = _softmax(z, -1)
+        return _softmax_jvp(p, p - q)
 
 
 class Quadratic(Loss):
