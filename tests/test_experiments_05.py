@@ -1,4 +1,4 @@
-"""The experiment script of chapter 5 (``experiments/sgd_experiments.py``) in its tiny setting:
+"""The experiment script of chapter 5 (``experiments/05_sgd.py``) in its tiny setting:
 every protocol runs and writes what the chapter reads; a run is reproducible and a shorter run
 is a prefix of a longer one (the chapter re-runs 3 epochs of a stored 20-epoch run)."""
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "sgd_experiments.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "05_sgd.py"
 
 
 @pytest.fixture(scope="module")
 def ex():
-    spec = importlib.util.spec_from_file_location("sgd_experiments", SCRIPT)
+    spec = importlib.util.spec_from_file_location("sgd_05", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

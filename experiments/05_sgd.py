@@ -1,13 +1,13 @@
 """The MNIST-1D experiments of chapter 5 (stochastic gradient descent), full protocol.
 
-The chapter loads the results this script writes (``experiments/results/sgd_experiments.json``)
+The chapter loads the results this script writes (``experiments/results/05_sgd.json``)
 and re-runs one reduced setting, asserting it against the saved numbers.  Run from the
 repository root with the Makefile's environment (one BLAS thread)::
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python experiments/sgd_experiments.py --jobs 2
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python experiments/05_sgd.py --jobs 2
 
 (about half an hour on a loaded 2-core machine).  ``--tiny`` runs every protocol on a small
-subset for a few epochs (the test in ``tests/test_experiments_sgd.py``).
+subset for a few epochs (the test in ``tests/test_experiments_05.py``).
 
 Set-up shared by every protocol: the MNIST-1D training set (4000 signals) split once into 3000
 for training and 1000 for validation; the 1000 test signals are used only by the termination
@@ -55,7 +55,7 @@ from relunet.optim import ReduceOnPlateau, StepDecay
 SEEDS = (0, 1, 2)
 WIDTHS = (40, 100, 100, 10)
 N_TRAIN, N_VAL = 3000, 1000
-OUT = Path(__file__).resolve().parent / "results" / "sgd_experiments.json"
+OUT = Path(__file__).resolve().parent / "results" / "05_sgd.json"
 LOSS = rn.CrossEntropy()
 
 # ---------------------------------------------------------------- the settings of each protocol
