@@ -394,3 +394,17 @@ def test_nesterov_training_is_reproducible_and_reduces_the_risk():
 def test_evaluate_rejects_a_bad_batch_size(bad):
     with pytest.raises(ValueError, match="batch_size must be"):
         evaluate(make_net(0), CrossEntropy(), X, Y, batch_size=bad)
+
+
+def test_record_train_false_skips_the_training_risk_and_changes_nothing_else():
+    full_net, full = run(epochs=4, lr_schedule=StepDecay(every=2))
+    lean_net, lean = run(epochs=4, lr_schedule=StepDecay(every=2), record_train=False)
+    assert lean.loss == [] and lean.train_error == []
+    assert lean.val_error == full.val_error and lean.lr == full.lr
+    np.testing.assert_array_equal(lean.step_norm, full.step_norm)
+    assert lean.best_epoch == full.best_epoch
+    assert_same_weights(full_net, lean_net)
+    with pytest.raises(ValueError, match="train_risk must be a finite real number"):
+        run(epochs=1, val=False, lr_schedule=ReduceOnPlateau(), record_train=False)
+    with pytest.raises(ValueError, match="record_train must be True or False"):
+        run(epochs=1, val=False, record_train=None)

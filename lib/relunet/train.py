@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_labels
+from .models import flat_parameters
 from .optim import _count
 
 
@@ -15,7 +16,7 @@ from .optim import _count
 class History:
     """Per-epoch records of a run of :func:`fit` (index 0 is the state *before* training)."""
 
-    loss: list[float] = field(default_factory=list)  # training risk L_T, test mode
+    loss: list[float] = field(default_factory=list)  # training risk L_T, test mode (record_train)
     train_error: list[float] = field(default_factory=list)  # training zero-one error
     val_error: list[float] = field(default_factory=list)  # validation zero-one error (if given)
     lr: list[float] = field(default_factory=list)  # alpha in force after the epoch (0: initial)
@@ -37,10 +38,6 @@ def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
     return total / len(x), wrong / len(x)
 
 
-def _flat(net) -> np.ndarray:
-    return np.concatenate([p.ravel() for _, p, _ in net.named_parameters()])
-
-
 def fit(
     net,
     loss,
@@ -56,6 +53,7 @@ def fit(
     patience: int | None = None,
     lr_schedule=None,
     record_grad_norm: bool = False,
+    record_train: bool = True,
 ) -> History:
     r"""Train ``net`` on ``(x, y)`` by mini-batch SGD; return the :class:`History`.
 
@@ -63,7 +61,9 @@ def fit(
     ``batch_size`` (the last one may be smaller), one ``opt.step`` per mini-batch.  After each
     epoch the training risk and zero-one error are recorded (test mode), with the step length
     :math:`\|\mathbf w_e - \mathbf w_{e-1}\|` over the epoch; ``record_grad_norm`` also records
-    the mean mini-batch gradient norm (it costs a pass over the gradients per step).
+    the mean mini-batch gradient norm (it costs a pass over the gradients per step).  The
+    training risk costs a forward pass over the training set per epoch; ``record_train=False``
+    skips it (``loss`` and ``train_error`` stay empty and a schedule is given ``nan``).
 
     ``lr_schedule`` (e.g. :class:`~relunet.optim.StepDecay`,
     :class:`~relunet.optim.ReduceOnPlateau`, or any object with a method
@@ -90,15 +90,17 @@ def fit(
         patience = _count(patience, "patience", 1)
     if lr_schedule is not None and not callable(getattr(lr_schedule, "step", None)):
         raise ValueError("lr_schedule must have a method step(epoch, train_risk, lr) -> lr")
-    if not isinstance(record_grad_norm, bool):
-        raise ValueError(f"record_grad_norm must be True or False, got {record_grad_norm!r}")
+    for flag, name in ((record_grad_norm, "record_grad_norm"), (record_train, "record_train")):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
 
     hist = History()
 
     def record(step_norm: float, grad_norm: float) -> None:
-        risk, err = evaluate(net, loss, x, y)
-        hist.loss.append(risk)
-        hist.train_error.append(err)
+        if record_train:
+            risk, err = evaluate(net, loss, x, y)
+            hist.loss.append(risk)
+            hist.train_error.append(err)
         hist.step_norm.append(step_norm)
         if record_grad_norm:
             hist.grad_norm.append(grad_norm)
@@ -109,7 +111,7 @@ def fit(
     hist.lr.append(opt.lr)
     best_state, best_err = (net.state_dict(), hist.val_error[0]) if has_val else (None, None)
     n = len(x)
-    w_prev = _flat(net)
+    w_prev = flat_parameters(net)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
         xs, ys = x[order], y[order]  # one gather per epoch; the mini-batches are views
@@ -120,11 +122,12 @@ def fit(
             if record_grad_norm:
                 norms.append(net.gradient_norm())
             opt.step(net)
-        w = _flat(net)
+        w = flat_parameters(net)
         record(float(np.linalg.norm(w - w_prev)), float(np.mean(norms)) if norms else 0.0)
         w_prev = w
         if lr_schedule is not None:
-            opt.lr = lr_schedule.step(epoch, hist.loss[-1], opt.lr)
+            risk = hist.loss[-1] if record_train else float("nan")
+            opt.lr = lr_schedule.step(epoch, risk, opt.lr)
         hist.lr.append(opt.lr)
         if has_val:
             if hist.val_error[-1] < best_err:
