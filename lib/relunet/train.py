@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array, as_labels
-from .models import flat_parameters
-from .optim import _count
+from ._checks import as_count, as_flag, as_float_array, as_labels, check_generator
+from .losses import Loss
+from .models import _network, flat_parameters
 
 
 @dataclass
@@ -26,9 +26,18 @@ class History:
     stopped_early: bool = False
 
 
+def _loss(loss) -> Loss:
+    if not isinstance(loss, Loss):
+        raise ValueError(f"loss must be a relunet Loss, got {type(loss).__name__}")
+    return loss
+
+
 def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
     """Risk and zero-one error of ``net`` on ``(x, y)`` in test mode (dropout off)."""
-    batch_size = _count(batch_size, "batch_size", 1)
+    net, loss = _network(net), _loss(loss)
+    x = as_float_array(x, "x")
+    y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
+    batch_size = as_count(batch_size, "batch_size", 1)
     total, wrong = 0.0, 0
     for start in range(0, len(x), batch_size):
         z = net.forward(x[start : start + batch_size], train=False)
@@ -74,25 +83,29 @@ def fit(
     training stops once ``patience`` epochs have passed without improving it (never, if
     ``patience`` is ``None``); the best weights are restored at the end.
     """
+    net, loss = _network(net), _loss(loss)
+    if not callable(getattr(opt, "step", None)) or not hasattr(opt, "lr"):
+        raise ValueError(f"opt must be an optimizer such as relunet.SGD, got {type(opt).__name__}")
     x = as_float_array(x, "x")
     # zero-one errors need class labels; the loss itself sees the scores' width K
     y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
-    epochs = _count(epochs, "epochs", 0)
-    batch_size = _count(batch_size, "batch_size", 1)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator")
+    epochs = as_count(epochs, "epochs", 0)
+    batch_size = as_count(batch_size, "batch_size", 1)
+    rng = check_generator(rng)
     has_val = x_val is not None
     if has_val != (y_val is not None):
         raise ValueError("x_val and y_val must be given together")
+    if has_val:
+        x_val = as_float_array(x_val, "x_val")
+        y_val = as_labels(y_val, "y_val", len(x_val), np.iinfo(np.int64).max)
     if patience is not None:
         if not has_val:
             raise ValueError("patience needs a validation set (x_val, y_val)")
-        patience = _count(patience, "patience", 1)
+        patience = as_count(patience, "patience", 1)
     if lr_schedule is not None and not callable(getattr(lr_schedule, "step", None)):
         raise ValueError("lr_schedule must have a method step(epoch, train_risk, lr) -> lr")
-    for flag, name in ((record_grad_norm, "record_grad_norm"), (record_train, "record_train")):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
+    record_grad_norm = as_flag(record_grad_norm, "record_grad_norm")
+    record_train = as_flag(record_train, "record_train")
 
     hist = History()
 
@@ -118,7 +131,8 @@ def fit(
         norms = []
         for start in range(0, n, batch_size):
             xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
-            net.backward(loss.grad(net.forward(xb, train=True), yb))
+            # a training step needs no gradient with respect to the data
+            net.backward(loss.grad(net.forward(xb, train=True), yb), input_grad=False)
             if record_grad_norm:
                 norms.append(net.gradient_norm())
             opt.step(net)
