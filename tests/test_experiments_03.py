@@ -1,4 +1,4 @@
-"""Tests of experiments/backprop_pooling_ties.py (chapter 03): its tie rules against hand-computed
+"""Tests of experiments/03_pooling_ties.py (chapter 03): its tie rules against hand-computed
 gradients and finite differences, the script in a tiny setting, and the committed results."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import relunet as rn
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "backprop_pooling_ties.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "03_pooling_ties.py"
 
 
 @pytest.fixture(scope="module")

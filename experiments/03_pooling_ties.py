@@ -32,8 +32,8 @@ Measured on the training signals, before and after training (:func:`measure`):
 - after training, ``rn.check_network`` on batches of training signals: their tied windows and the
   largest relative error of back-propagation against central finite differences.
 
-    python experiments/backprop_pooling_ties.py          # full protocol: 3 seeds, 4000 signals
-    python experiments/backprop_pooling_ties.py --quick  # a tiny setting (seconds), for the tests
+    python experiments/03_pooling_ties.py          # full protocol: 3 seeds, 4000 signals
+    python experiments/03_pooling_ties.py --quick  # a tiny setting (seconds), for the tests
 
 The full run also records the reduced setting that the chapter re-runs (standard set-up, one
 seed).  Run with one BLAS thread (``OPENBLAS_NUM_THREADS=1``), as the book's Makefile does.
@@ -52,7 +52,7 @@ import numpy as np
 import relunet as rn
 from numpy.lib.stride_tricks import sliding_window_view
 
-RESULTS = Path(__file__).resolve().parent / "results" / "backprop_pooling_ties.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "03_pooling_ties.json"
 NEAR = 1e-5  # the finite-difference step of relunet.gradcheck
 BACKGROUND = 0.5  # the flat background: x <- max(x - BACKGROUND, 0)
 FULL = {
