@@ -438,6 +438,8 @@ def test_mask_probabilities_rejects_bad_input():
         mask_probabilities(np.ones(3, dtype=bool), 0.5)
     with pytest.raises(ValueError, match="keep_prob"):
         mask_probabilities(all_masks(2), 0.0)
+    with pytest.raises(ValueError, match="masks must have at least one unit"):
+        mask_probabilities(np.ones((4, 0), dtype=bool), 0.5)
 
 
 def test_backward_before_forward_raises(rng):

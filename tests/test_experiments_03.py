@@ -80,8 +80,8 @@ def test_conventions_differ_where_a_kink_is_on_the_slope(ties):
     counts = ties.kink_counts(net, x)
     assert counts["relu"][0]["zeros"] == counts["relu"][0]["total"]  # every a is exactly 0
     diffs = ties.convention_differences(net, x, y)
-    assert diffs["split ties"] == 0.0 and diffs["last maximum"] == 0.0  # h'(0) = 0 kills all
-    assert diffs["h'(0) = 1, split ties"] > 0.1  # with h'(0) = 1 the kinks pass gradient
+    assert diffs["split ties"]["all"] == 0.0 and diffs["last maximum"]["all"] == 0.0  # h'(0) = 0
+    assert diffs["h'(0) = 1, split ties"]["all"] > 0.1  # with h'(0) = 1 the kinks pass gradient
 
 
 def test_kink_counts_on_a_known_signal(ties):
@@ -98,21 +98,82 @@ def test_quick_run_writes_consistent_results(ties, tmp_path):
     out = tmp_path / "ties.json"
     ties.main(["--quick", "--out", str(out)])
     results = json.loads(out.read_text())
-    (run,) = results["quick"]["runs"]
-    for when in ("init", "trained"):
-        m = run[when]
-        assert 0.0 <= m["test_accuracy"] <= 1.0
-        no_kink_on_a_slope = all(r["zeros"] == 0 for r in m["relu"]) and all(
-            p["ties_positive"] == 0 for p in m["pool"]
-        )
-        if no_kink_on_a_slope:  # then every convention must give relunet's gradient
-            assert max(m["convention_differences"].values()) <= 1e-15
+    assert set(results["quick"]) == set(ties.SETUPS)
+    for setup, result in results["quick"].items():
+        assert result["setup"] == setup and result["setting"] == ties.QUICK
+        (run,) = result["runs"]
+        assert len(run["checks"]) == ties.QUICK["check_batches"]
+        for when in ("init", "trained"):
+            m = run[when]
+            assert 0.0 <= m["test_accuracy"] <= 1.0
+            for p in m["pool"]:
+                assert p["ties_positive_zero_field"] <= p["ties_positive"] <= p["ties"]
+                assert p["ties_zero_field"] <= p["ties"] and p["ties_same_field"] <= p["ties"]
+            no_kink_on_a_slope = all(r["zeros"] == 0 for r in m["relu"]) and all(
+                p["ties_positive"] == 0 for p in m["pool"]
+            )
+            if no_kink_on_a_slope:  # then every convention must give relunet's gradient
+                assert max(d["all"] for d in m["convention_differences"].values()) <= 1e-15
+    background = results["quick"]["flat background"]["input_zero_fraction"]
+    assert results["quick"]["standard"]["input_zero_fraction"] == 0.0 < background
 
 
 def test_committed_results_have_the_protocol(ties):
     saved = json.loads(ties.RESULTS.read_text())
-    assert saved["full"]["setting"] == ties.FULL and saved["reduced"]["setting"] == ties.REDUCED
-    assert [r["seed"] for r in saved["full"]["runs"]] == ties.FULL["seeds"]
-    for run in saved["full"]["runs"] + saved["reduced"]["runs"]:
+    assert set(saved["full"]) == set(ties.SETUPS) and saved["reduced"]["setting"] == ties.REDUCED
+    full_runs = []
+    for setup, result in saved["full"].items():
+        assert result["setup"] == setup and result["setting"] == ties.FULL
+        assert [r["seed"] for r in result["runs"]] == ties.FULL["seeds"]
+        full_runs += result["runs"]
+    for run in full_runs + saved["reduced"]["runs"]:
         for when in ("init", "trained"):
             assert set(run[when]["convention_differences"]) == set(ties.VARIANTS)
+            keys = {"ties_zero_field", "ties_same_field", "ties_positive_zero_field"}
+            assert all(keys <= set(p) for p in run[when]["pool"])
+
+
+def test_pool_first_is_the_same_function_and_order_is_checked(ties):
+    x = np.random.default_rng(3).standard_normal((4, 1, 40))
+    standard = ties.build_cnn(np.random.default_rng(5))
+    pool_first = ties.build_cnn(np.random.default_rng(5), order="pool-relu")
+    np.testing.assert_array_equal(standard(x), pool_first(x))  # max h(a) = h(max a), exactly
+    with pytest.raises(ValueError, match="order"):
+        ties.build_cnn(np.random.default_rng(5), order="relu-relu")
+
+
+def test_ties_of_a_bias_are_traced_to_all_zero_fields(ties):
+    net = ties.build_cnn(np.random.default_rng(6))
+    net.layers[0].params["b"][...] = np.linspace(-1.0, 1.0, 16)  # 8 negative, 8 positive
+    x = np.zeros((2, 1, 40))  # conv 1 outputs its bias everywhere: every window is tied
+    (pool1, _) = ties.kink_counts(net, x)["pool"]
+    assert pool1["windows"] == pool1["ties"] == pool1["ties_zero_field"] == 2 * 16 * 20
+    assert pool1["ties_same_field"] == pool1["ties"]
+    assert pool1["ties_positive"] == pool1["ties_positive_zero_field"] == 2 * 8 * 20
+    assert pool1["ties_positive_same_field"] == pool1["ties_positive"]
+    x[1, 0, 20:] = np.random.default_rng(7).standard_normal(20)  # signal 2: half not zero
+    (pool1, _) = ties.kink_counts(net, x)["pool"]
+    # signal 1 and the first 9 windows of signal 2 read all-zero fields, signal 2's last 11 do not
+    assert pool1["ties_zero_field"] == 16 * (20 + 9) < pool1["ties"]  # ties at 0 of other fields
+    assert 8 * (20 + 9) <= pool1["ties_positive_zero_field"] <= 8 * (20 + 11)
+    assert pool1["ties_positive_zero_field"] <= pool1["ties_positive_same_field"]
+    assert pool1["ties_positive_same_field"] <= pool1["ties_positive"]
+
+
+def test_flat_background_zeroes_most_inputs(ties):
+    data = rn.data.mnist1d(num_samples=100, as_signal=True)
+    flat = ties.with_background(data, ties.BACKGROUND)
+    assert np.mean(flat.x == 0.0) > 0.5 and np.all(flat.x >= 0.0)
+    np.testing.assert_array_equal(flat.x, np.maximum(data.x - ties.BACKGROUND, 0.0))
+    assert flat.y is data.y
+
+
+def test_summary_and_span(ties):
+    saved = json.loads(ties.RESULTS.read_text())
+    m = saved["reduced"]["runs"][0]["trained"]
+    s = ties.summary(m)
+    assert s["ties"] == sum(p["ties"] for p in m["pool"]) and len(s["tie_frac"]) == 2
+    assert s["zero_field"] <= s["ties_positive"] <= s["ties"]
+    assert s["max_difference"] >= s["rule_diff"] and s["acc"] == m["test_accuracy"]
+    assert ties.span([0.5, 0.25], "{:.2f}") == "0.25\u20130.50"
+    assert ties.span([0.501, 0.502], "{:.1f}") == "0.5"

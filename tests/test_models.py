@@ -1,12 +1,16 @@
 """Tests of relunet.models: the MLP builder (same weights as the layers built by hand), the flat
-weight and gradient vectors (order, norm, finite differences), the accuracy, and the ValueErrors."""
+weight and gradient vectors (order, norm, finite differences), the accuracy, the score Jacobian
+(finite differences, A^T g, the output layer's block), and the ValueErrors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from relunet import (
+    Conv1d,
     CrossEntropy,
+    Dropout,
+    Flatten,
     Linear,
     ReLU,
     Sequential,
@@ -15,11 +19,14 @@ from relunet import (
     evaluate,
     flat_gradient,
     flat_parameters,
+    jacobian,
     loss_gradient,
     mlp,
     numerical_gradient,
+    numerical_jacobian,
     relative_error,
 )
+from relunet.models import score_jacobian
 
 # --------------------------------------------------------------------------- mlp
 
@@ -185,3 +192,83 @@ def test_accuracy_is_one_minus_the_zero_one_error_and_agrees_with_predict(net_an
 def test_accuracy_rejects_bad_input(z, y, match):
     with pytest.raises(ValueError, match=match):
         accuracy(z, y)
+
+
+# --------------------------------------------------------------------------- score Jacobian
+
+
+def _fd_score_jacobian(net, x):
+    """Central differences of every score of every sample, one parameter array at a time."""
+    blocks = [
+        numerical_jacobian(lambda: net.forward(x, train=False), p) for p, _ in net.parameters()
+    ]
+    return np.hstack(blocks)  # row i K + k: sample i, score k (C order of the (N, K) scores)
+
+
+def test_score_jacobian_matches_finite_differences(net_and_batch):
+    net, x, _ = net_and_batch
+    a = score_jacobian(net, x)
+    assert a.shape == (5 * 3, flat_parameters(net).size)
+    pre = net.layers[0].forward(x)
+    assert np.abs(pre).min() > 1e-3  # no pre-activation near the ReLU kink
+    assert relative_error(a, _fd_score_jacobian(net, x)) < 1e-7
+    # the rows of sample i do not depend on the other samples of the batch
+    np.testing.assert_array_equal(a[3:6], score_jacobian(net, x[1:2]))
+
+
+def test_score_jacobian_transpose_gives_the_summed_loss_gradient(net_and_batch):
+    net, x, y = net_and_batch
+    a = score_jacobian(net, x)
+    for loss in (CrossEntropy(), SoftmaxQuadratic()):
+        g = loss.sample_grad(net.forward(x), y).ravel()
+        np.testing.assert_allclose(
+            a.T @ g, loss_gradient(net, loss, x, y, reduction="sum"), rtol=1e-10, atol=1e-13
+        )
+
+
+def test_score_jacobian_output_layer_block_and_kernel(net_and_batch):
+    """The output layer's block is relunet.jacobian; it adds (1 + |h_i|^2) I_K to Theta_ii."""
+    net, x, _ = net_and_batch
+    a = score_jacobian(net, x)
+    h = Sequential(net.layers[:-1]).forward(x)
+    k, n_last = 3, net.layers[-1].params["W"].size
+    for i in range(len(x)):
+        block = a[k * i : k * i + k, -k - n_last : -k]
+        np.testing.assert_allclose(
+            block, jacobian(net.layers[-1], h[i : i + 1], wrt="W"), rtol=1e-12, atol=0
+        )
+        theta_ii = a[k * i : k * i + k] @ a[k * i : k * i + k].T
+        assert np.linalg.eigvalsh(theta_ii)[0] >= 1 + h[i] @ h[i] - 1e-9
+
+
+def test_score_jacobian_of_a_convolutional_network(rng):
+    net = Sequential([Conv1d(2, 3, 3, rng=rng), ReLU(), Flatten(), Linear(3 * 6, 4, rng=rng)])
+    x = rng.standard_normal((2, 2, 8))
+    a = score_jacobian(net, x)
+    assert a.shape == (2 * 4, flat_parameters(net).size)
+    assert relative_error(a, _fd_score_jacobian(net, x)) < 1e-7
+
+
+def test_score_jacobian_uses_test_mode(rng):
+    net = Sequential([Linear(4, 6, rng=rng), ReLU(), Dropout(0.5, rng=rng), Linear(6, 3, rng=rng)])
+    x = rng.standard_normal((3, 4))
+    no_dropout = Sequential([net.layers[0], net.layers[1], net.layers[3]])
+    np.testing.assert_array_equal(score_jacobian(net, x), score_jacobian(no_dropout, x))
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (np.zeros(4), "x must have 2 or 3 dimensions"),
+        (np.zeros((0, 4)), "x must hold at least one sample"),
+        (np.array([[np.nan, 0.0, 0.0, 0.0]]), "x contains NaN or inf"),
+        (np.array([["a", "b", "c", "d"]]), "x must be a real numeric array"),
+        (np.zeros((2, 5)), "x must have shape"),
+    ],
+)
+def test_score_jacobian_rejects_bad_input(net_and_batch, x, match):
+    net, _, _ = net_and_batch
+    with pytest.raises(ValueError, match=match):
+        score_jacobian(net, x)
+    with pytest.raises(ValueError, match="net must be a relunet Sequential"):
+        score_jacobian(net.layers, np.zeros((2, 4)))

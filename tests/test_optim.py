@@ -407,3 +407,9 @@ def test_reduce_on_plateau_cuts_only_after_patience_epochs_without_progress(
 def test_schedules_reject_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("net", ["net", None, 3, np.zeros(3)])
+def test_step_names_net_when_it_is_not_a_network(net):
+    with pytest.raises(ValueError, match=r"\bnet\b"):
+        SGD(lr=0.1).step(net)

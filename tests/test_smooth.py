@@ -134,6 +134,35 @@ def test_softplus_finite_for_large_inputs_without_warnings(beta):
         np.testing.assert_array_equal(d[0, [0, 1, 5, 6]], [0.0, 0.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize("beta", [1e300, 1e308])
+def test_softplus_where_beta_times_a_overflows(beta):
+    """beta |a| = inf: t = e^(-inf) = 0, so the value is max(a, 0) and the derivative 0 or 1, exactly."""
+    a = np.array([[-1e9, -1e300, 1e9, 1e300]])
+    assert np.log10(beta) + 9 > np.log10(np.finfo(np.float64).max)  # beta |a| overflows
+    layer = Softplus(beta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = layer.forward(a)
+        d = layer.backward(np.ones_like(a))
+    np.testing.assert_array_equal(out, np.maximum(a, 0.0))
+    np.testing.assert_array_equal(d, [[0.0, 0.0, 1.0, 1.0]])
+
+
+def test_softplus_smallest_normal_beta_is_finite_and_subnormal_beta_is_rejected():
+    tiny = np.finfo(np.float64).tiny
+    a = np.array([[-1e307, -1.0, 0.0, 1.0, 1e307]])
+    layer = Softplus(tiny)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = layer.forward(a)
+        d = layer.backward(np.ones_like(a))
+    assert np.all(np.isfinite(out)) and np.all((d >= 0) & (d <= 1))
+    assert out[0, 2] == pytest.approx(np.log(2) / tiny, rel=1e-15)  # the largest gap, log 2 / beta
+    for subnormal in (tiny / 2, 5e-324):
+        with pytest.raises(ValueError, match="beta must be at least"):
+            Softplus(subnormal)
+
+
 def test_softplus_keeps_float32_and_any_shape():
     a = np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32)
     layer = Softplus(2.0)

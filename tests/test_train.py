@@ -4,8 +4,11 @@ contract."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import relunet as rn
 from relunet import SGD, CrossEntropy, Dropout, Layer, Linear, ReLU, Sequential, evaluate, fit
 from relunet.data import spirals
 from relunet.optim import ReduceOnPlateau, StepDecay
@@ -394,3 +397,81 @@ def test_nesterov_training_is_reproducible_and_reduces_the_risk():
 def test_evaluate_rejects_a_bad_batch_size(bad):
     with pytest.raises(ValueError, match="batch_size must be"):
         evaluate(make_net(0), CrossEntropy(), X, Y, batch_size=bad)
+
+
+def test_record_train_false_skips_the_training_risk_and_changes_nothing_else():
+    full_net, full = run(epochs=4, lr_schedule=StepDecay(every=2))
+    lean_net, lean = run(epochs=4, lr_schedule=StepDecay(every=2), record_train=False)
+    assert lean.loss == [] and lean.train_error == []
+    assert lean.val_error == full.val_error and lean.lr == full.lr
+    np.testing.assert_array_equal(lean.step_norm, full.step_norm)
+    assert lean.best_epoch == full.best_epoch
+    assert_same_weights(full_net, lean_net)
+    with pytest.raises(ValueError, match="train_risk must be a finite real number"):
+        run(epochs=1, val=False, lr_schedule=ReduceOnPlateau(), record_train=False)
+    with pytest.raises(ValueError, match="record_train must be True or False"):
+        run(epochs=1, val=False, record_train=None)
+
+
+# --------------------------------------------------------------------------- objects at the boundary
+
+
+def _small_problem():
+    g = np.random.default_rng(0)
+    net = rn.mlp((4, 5, 3), rng=g)
+    return net, g.normal(size=(6, 4)), np.arange(6) % 3
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ({"net": rn.Linear(4, 3, rng=np.random.default_rng(1))}, "net"),
+        ({"net": "net"}, "net"),
+        ({"loss": "cross-entropy"}, "loss"),
+        ({"loss": lambda z, y: 0.0}, "loss"),
+        ({"opt": "sgd"}, "opt"),
+        ({"opt": object()}, "opt"),
+        ({"rng": np.random.RandomState(0)}, "rng"),
+        ({"rng": 0}, "rng"),
+        ({"y_val": np.array([0.5, 1.5])}, "y_val"),
+        ({"x_val": np.full((2, 4), np.nan)}, "x_val"),
+        ({"record_train": 1}, "record_train"),
+    ],
+)
+def test_fit_names_a_bad_argument(change, name):
+    net, x, y = _small_problem()
+    args = {"net": net, "loss": rn.CrossEntropy(), "opt": rn.SGD(lr=0.1), "rng": np.random.default_rng(0),
+            "x_val": x[:2], "y_val": y[:2], "record_train": True}  # fmt: skip
+    args.update(change)
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        rn.fit(args.pop("net"), args.pop("loss"), args.pop("opt"), x, y, epochs=1, batch_size=2,
+               **args)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("net", "loss", "y", "name"),
+    [
+        ("net", rn.CrossEntropy(), None, "net"),
+        (None, "ce", None, "loss"),
+        (None, rn.CrossEntropy(), np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]), "y"),
+        (None, rn.CrossEntropy(), np.array([0, 1, 2]), "y"),
+    ],
+)
+def test_evaluate_names_a_bad_argument(net, loss, y, name):
+    net0, x, y0 = _small_problem()
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        rn.evaluate(net0 if net is None else net, loss, x, y0 if y is None else y)
+
+
+def test_fit_backward_skips_the_input_gradient_and_matches_a_hand_loop():
+    """fit's step equals forward, loss.grad, full backward, SGD step by hand, bit for bit."""
+    net, x, y = _small_problem()
+    twin = rn.Sequential([copy.deepcopy(lay) for lay in net.layers])
+    rn.fit(net, rn.CrossEntropy(), rn.SGD(lr=0.1, momentum=0.9), x, y, epochs=1, batch_size=6,
+           rng=np.random.default_rng(3), record_train=False)  # fmt: skip
+    order = np.random.default_rng(3).permutation(6)
+    opt = rn.SGD(lr=0.1, momentum=0.9)
+    twin.backward(rn.CrossEntropy().grad(twin.forward(x[order], train=True), y[order]))
+    opt.step(twin)
+    for (_, a, _), (_, b, _) in zip(net.named_parameters(), twin.named_parameters(), strict=True):
+        assert np.array_equal(a, b)

@@ -179,6 +179,8 @@ def mask_probabilities(masks, keep_prob: float) -> np.ndarray:
     m = np.asarray(masks)
     if m.dtype != bool or m.ndim != 2:
         raise ValueError(f"masks must be a 2-D boolean array (M, n), got {m.dtype} {m.shape}")
+    if m.shape[1] == 0:
+        raise ValueError("masks must have at least one unit (n >= 1), as in all_masks")
     kept = m.sum(axis=1)
     return p**kept * (1.0 - p) ** (m.shape[1] - kept)
 

@@ -117,3 +117,37 @@ def accuracy(z, y) -> float:
         raise ValueError("z must hold at least one sample, got shape (0, K)")
     y = as_labels(y, "y", n, k)
     return float(np.mean(np.argmax(z, axis=1) == y))
+
+
+def score_jacobian(net, x) -> np.ndarray:
+    r"""The Jacobian :math:`A = \partial\mathbf z/\partial\mathbf w` of all scores of a batch.
+
+    For inputs ``x`` of shape ``(N, d)`` (or ``(N, C, length)`` for a network that starts with a
+    ``Conv1d``) the network's scores :math:`\mathbf z_i\in\mathbb R^K`
+    are stacked into :math:`\mathbf z = (\mathbf z_1, \dots, \mathbf z_N)\in\mathbb R^{NK}`, and
+    row :math:`iK + k` of :math:`A\in\mathbb R^{NK\times P}` is
+    :math:`\partial z_{ik}/\partial\mathbf w`, with the :math:`P` weights in the order of
+    :func:`flat_parameters`.  It is computed by back-propagation, one row at a time: a forward
+    pass of sample :math:`i` alone (test mode), then the unit vector :math:`\mathbf e_k`
+    back-propagated as the gradient of the scores, leaves :math:`\partial z_{ik}/\partial\mathbf w`
+    in the layers' gradients (:math:`NK` backward passes in all).
+
+    :math:`\Theta = AA^T` is the empirical tangent kernel, and for any loss
+    :math:`L = \sum_i\ell_i(\mathbf z_i)` the chain rule gives :math:`\nabla_{\mathbf w}L =
+    A^T\mathbf g`, where :math:`\mathbf g` stacks the score gradients
+    :math:`\partial\ell_i/\partial\mathbf z_i` (``loss.sample_grad(z, y).ravel()``).  Overwrites
+    the layers' ``grads``, like any backward pass.
+    """
+    net = _network(net)
+    x = as_float_array(x, "x", ndim=(2, 3))
+    if x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one sample, got shape {x.shape}")
+    rows = []
+    for i in range(x.shape[0]):
+        z = net.forward(x[i : i + 1], train=False)
+        if z.ndim != 2:
+            raise ValueError(f"net must output scores of shape (1, K), got shape {z.shape}")
+        for e_k in np.eye(z.shape[1]):
+            net.backward(e_k[None, :])
+            rows.append(flat_gradient(net))
+    return np.array(rows)

@@ -22,32 +22,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from numbers import Integral, Real
 
 import numpy as np
 
-
-def _real(value, name: str, low: float, high: float, *, low_open=False, high_open=False) -> float:
-    """``value`` as a finite float in the interval; a ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    v = float(value)
-    if v < low or v > high or (low_open and v == low) or (high_open and v == high):
-        if high == math.inf:
-            want = f"{'>' if low_open else '>='} {low:g}"
-        else:
-            want = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
-    return v
-
-
-def _count(value, name: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; floats (even 3.0), bools and strings are rejected."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
+from ._checks import as_count, as_real
 
 
 def sutskever_momentum(t: int, mu_max: float = 0.99) -> float:
@@ -59,8 +37,8 @@ def sutskever_momentum(t: int, mu_max: float = 0.99) -> float:
     at every multiple of 250 (0.75 at t = 250, 0.833 at 500, 0.875 at 750, 0.9375 at 1750, ...)
     until it saturates at :math:`\mu_{\max}`.
     """
-    t = _count(t, "t", 0)
-    mu_max = _real(mu_max, "mu_max", 0.0, 1.0, high_open=True)
+    t = as_count(t, "t", 0)
+    mu_max = as_real(mu_max, "mu_max", 0.0, 1.0, high_open=True)
     return float(min(1.0 - 2.0 ** (-1.0 - np.log2(t // 250 + 1)), mu_max))
 
 
@@ -107,7 +85,7 @@ class SGD:
     ):
         self.lr = lr
         if not callable(momentum):
-            momentum = _real(momentum, "momentum", 0.0, 1.0)
+            momentum = as_real(momentum, "momentum", 0.0, 1.0)
         if not isinstance(nesterov, bool):
             raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
         self.momentum, self.nesterov = momentum, nesterov
@@ -122,17 +100,22 @@ class SGD:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _real(value, "lr", 0.0, math.inf, low_open=True)
+        self._lr = as_real(value, "lr", 0.0, math.inf, low_open=True)
 
     def mu(self, t: int | None = None) -> float:
         r"""The momentum coefficient :math:`\mu_t` of step ``t`` (default: the next step)."""
         if not callable(self.momentum):
             return self.momentum
         t = self.t if t is None else t
-        return _real(self.momentum(t), f"momentum({t})", 0.0, 1.0)
+        return as_real(self.momentum(t), f"momentum({t})", 0.0, 1.0)
 
     def _bind(self, net) -> list:
         """Cache, once per network, where each parameter lives and its velocity array."""
+        if not callable(getattr(net, "named_parameters", None)):
+            raise ValueError(
+                f"net must be a relunet Sequential (or have named_parameters()), got "
+                f"{type(net).__name__}"
+            )
         if hasattr(net, "layers"):
             owners = [(f"{i}.{k}", lay, k) for i, lay in enumerate(net.layers) for k in lay.params]
             arrays = [lay.params[k] for _, lay, k in owners]
@@ -150,7 +133,7 @@ class SGD:
 
     def _pairs(self, net):
         """``(parameter, gradient, velocity)`` for every slot."""
-        slots = self._slots if net is self._net else self._bind(net)
+        slots = self._slots if net is self._net and net is not None else self._bind(net)
         if slots and slots[0][1] is None:
             found = {name: (p, g) for name, p, g in net.named_parameters()}
             return [(*found[name], v) for name, _, _, v in slots]
@@ -191,12 +174,12 @@ class StepDecay:
     :math:`e + 1` -- the notes' "divide by 10" on a fixed timetable."""
 
     def __init__(self, every: int, factor: float = 0.1):
-        self.every = _count(every, "every", 1)
-        self.factor = _real(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.every = as_count(every, "every", 1)
+        self.factor = as_real(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
 
     def step(self, epoch: int, train_risk: float, lr: float) -> float:
         """The learning rate for the epoch after ``epoch`` (``train_risk`` is not used)."""
-        return lr * self.factor if _count(epoch, "epoch", 1) % self.every == 0 else lr
+        return lr * self.factor if as_count(epoch, "epoch", 1) % self.every == 0 else lr
 
     def __repr__(self) -> str:
         return f"StepDecay(every={self.every}, factor={self.factor})"
@@ -213,9 +196,9 @@ class ReduceOnPlateau:
     """
 
     def __init__(self, patience: int = 5, factor: float = 0.1, threshold: float = 1e-3):
-        self.patience = _count(patience, "patience", 1)
-        self.factor = _real(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
-        self.threshold = _real(threshold, "threshold", 0.0, 1.0, high_open=True)
+        self.patience = as_count(patience, "patience", 1)
+        self.factor = as_real(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.threshold = as_real(threshold, "threshold", 0.0, 1.0, high_open=True)
         self.reset()
 
     def reset(self) -> None:
@@ -223,8 +206,8 @@ class ReduceOnPlateau:
 
     def step(self, epoch: int, train_risk: float, lr: float) -> float:
         """The learning rate for the epoch after ``epoch``, given that epoch's training risk."""
-        _count(epoch, "epoch", 1)
-        risk = _real(train_risk, "train_risk", 0.0, math.inf)
+        as_count(epoch, "epoch", 1)
+        risk = as_real(train_risk, "train_risk", 0.0, math.inf)
         if risk < self.best * (1.0 - self.threshold) or self.best == math.inf:
             self.best, self.bad_epochs = risk, 0
             return lr

@@ -15,9 +15,15 @@ at the former kink is :math:`\sigma(0) = \tfrac12` for every :math:`\beta`.  Wit
 it is the soft-plus :math:`\zeta` of Zhang's slides (Dugas et al. 2001).
 
 Computed as :math:`\max(a, 0) + \log(1 + t)/\beta` and :math:`\sigma(\beta a) = 1/(1+t)` for
-:math:`a \ge 0`, :math:`t/(1+t)` for :math:`a < 0`, with :math:`t = e^{-\beta|a|} \in (0, 1]`: no
-exponential can overflow, so values and derivatives are finite for every finite :math:`a` and
-:math:`\beta`.
+:math:`a \ge 0`, :math:`t/(1+t)` for :math:`a < 0`, with :math:`t = e^{-\beta|a|} \in [0, 1]`
+(:math:`t = 0` when :math:`\beta|a|` overflows, which is then exact to the last bit): no
+exponential can overflow.  The derivative is therefore finite, in :math:`[0, 1]`, for every input
+and :math:`\beta`.  The value is at most :math:`\max(a, 0) + \log 2/\beta`; :math:`\beta` must be
+at least the smallest normal float64, :math:`2.2\cdot10^{-308}` (a subnormal :math:`\beta` would
+make :math:`\log 2/\beta` overflow), so :math:`\log 2/\beta < 3.2\cdot10^{307}` and the float64
+value is finite for every :math:`|a| \le 10^{307}`.  For float32 input the value is finite while
+that bound is below float32's largest number, :math:`3.4\cdot10^{38}` (beyond it, it overflows to
+``inf`` with NumPy's warning).
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ class Softplus(Layer):
             raise ValueError(f"beta must be a positive number, got {beta!r}")
         if not (np.isfinite(beta) and beta > 0):
             raise ValueError(f"beta must be a positive finite number, got {beta}")
+        if beta < np.finfo(np.float64).tiny:  # subnormal: log(2) / beta would overflow
+            raise ValueError(
+                f"beta must be at least {np.finfo(np.float64).tiny:.4g} (the smallest normal "
+                f"float64), got {beta}"
+            )
         self.beta = float(beta)
 
     def forward(self, x, *, train=False):

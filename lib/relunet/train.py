@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array, as_labels
-from .optim import _count
+from ._checks import as_count, as_flag, as_float_array, as_labels, check_generator
+from .losses import Loss
+from .models import _network, flat_parameters
 
 
 @dataclass
 class History:
     """Per-epoch records of a run of :func:`fit` (index 0 is the state *before* training)."""
 
-    loss: list[float] = field(default_factory=list)  # training risk L_T, test mode
+    loss: list[float] = field(default_factory=list)  # training risk L_T, test mode (record_train)
     train_error: list[float] = field(default_factory=list)  # training zero-one error
     val_error: list[float] = field(default_factory=list)  # validation zero-one error (if given)
     lr: list[float] = field(default_factory=list)  # alpha in force after the epoch (0: initial)
@@ -25,9 +26,18 @@ class History:
     stopped_early: bool = False
 
 
+def _loss(loss) -> Loss:
+    if not isinstance(loss, Loss):
+        raise ValueError(f"loss must be a relunet Loss, got {type(loss).__name__}")
+    return loss
+
+
 def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
     """Risk and zero-one error of ``net`` on ``(x, y)`` in test mode (dropout off)."""
-    batch_size = _count(batch_size, "batch_size", 1)
+    net, loss = _network(net), _loss(loss)
+    x = as_float_array(x, "x")
+    y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
+    batch_size = as_count(batch_size, "batch_size", 1)
     total, wrong = 0.0, 0
     for start in range(0, len(x), batch_size):
         z = net.forward(x[start : start + batch_size], train=False)
@@ -35,10 +45,6 @@ def evaluate(net, loss, x, y, batch_size: int = 4096) -> tuple[float, float]:
         total += loss(z, yb) * len(z)
         wrong += int(np.sum(np.argmax(z, axis=1) != yb))
     return total / len(x), wrong / len(x)
-
-
-def _flat(net) -> np.ndarray:
-    return np.concatenate([p.ravel() for _, p, _ in net.named_parameters()])
 
 
 def fit(
@@ -56,6 +62,7 @@ def fit(
     patience: int | None = None,
     lr_schedule=None,
     record_grad_norm: bool = False,
+    record_train: bool = True,
 ) -> History:
     r"""Train ``net`` on ``(x, y)`` by mini-batch SGD; return the :class:`History`.
 
@@ -63,7 +70,9 @@ def fit(
     ``batch_size`` (the last one may be smaller), one ``opt.step`` per mini-batch.  After each
     epoch the training risk and zero-one error are recorded (test mode), with the step length
     :math:`\|\mathbf w_e - \mathbf w_{e-1}\|` over the epoch; ``record_grad_norm`` also records
-    the mean mini-batch gradient norm (it costs a pass over the gradients per step).
+    the mean mini-batch gradient norm (it costs a pass over the gradients per step).  The
+    training risk costs a forward pass over the training set per epoch; ``record_train=False``
+    skips it (``loss`` and ``train_error`` stay empty and a schedule is given ``nan``).
 
     ``lr_schedule`` (e.g. :class:`~relunet.optim.StepDecay`,
     :class:`~relunet.optim.ReduceOnPlateau`, or any object with a method
@@ -74,31 +83,37 @@ def fit(
     training stops once ``patience`` epochs have passed without improving it (never, if
     ``patience`` is ``None``); the best weights are restored at the end.
     """
+    net, loss = _network(net), _loss(loss)
+    if not callable(getattr(opt, "step", None)) or not hasattr(opt, "lr"):
+        raise ValueError(f"opt must be an optimizer such as relunet.SGD, got {type(opt).__name__}")
     x = as_float_array(x, "x")
     # zero-one errors need class labels; the loss itself sees the scores' width K
     y = as_labels(y, "y", len(x), np.iinfo(np.int64).max)
-    epochs = _count(epochs, "epochs", 0)
-    batch_size = _count(batch_size, "batch_size", 1)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator")
+    epochs = as_count(epochs, "epochs", 0)
+    batch_size = as_count(batch_size, "batch_size", 1)
+    rng = check_generator(rng)
     has_val = x_val is not None
     if has_val != (y_val is not None):
         raise ValueError("x_val and y_val must be given together")
+    if has_val:
+        x_val = as_float_array(x_val, "x_val")
+        y_val = as_labels(y_val, "y_val", len(x_val), np.iinfo(np.int64).max)
     if patience is not None:
         if not has_val:
             raise ValueError("patience needs a validation set (x_val, y_val)")
-        patience = _count(patience, "patience", 1)
+        patience = as_count(patience, "patience", 1)
     if lr_schedule is not None and not callable(getattr(lr_schedule, "step", None)):
         raise ValueError("lr_schedule must have a method step(epoch, train_risk, lr) -> lr")
-    if not isinstance(record_grad_norm, bool):
-        raise ValueError(f"record_grad_norm must be True or False, got {record_grad_norm!r}")
+    record_grad_norm = as_flag(record_grad_norm, "record_grad_norm")
+    record_train = as_flag(record_train, "record_train")
 
     hist = History()
 
     def record(step_norm: float, grad_norm: float) -> None:
-        risk, err = evaluate(net, loss, x, y)
-        hist.loss.append(risk)
-        hist.train_error.append(err)
+        if record_train:
+            risk, err = evaluate(net, loss, x, y)
+            hist.loss.append(risk)
+            hist.train_error.append(err)
         hist.step_norm.append(step_norm)
         if record_grad_norm:
             hist.grad_norm.append(grad_norm)
@@ -109,22 +124,24 @@ def fit(
     hist.lr.append(opt.lr)
     best_state, best_err = (net.state_dict(), hist.val_error[0]) if has_val else (None, None)
     n = len(x)
-    w_prev = _flat(net)
+    w_prev = flat_parameters(net)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
         xs, ys = x[order], y[order]  # one gather per epoch; the mini-batches are views
         norms = []
         for start in range(0, n, batch_size):
             xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
-            net.backward(loss.grad(net.forward(xb, train=True), yb))
+            # a training step needs no gradient with respect to the data
+            net.backward(loss.grad(net.forward(xb, train=True), yb), input_grad=False)
             if record_grad_norm:
                 norms.append(net.gradient_norm())
             opt.step(net)
-        w = _flat(net)
+        w = flat_parameters(net)
         record(float(np.linalg.norm(w - w_prev)), float(np.mean(norms)) if norms else 0.0)
         w_prev = w
         if lr_schedule is not None:
-            opt.lr = lr_schedule.step(epoch, hist.loss[-1], opt.lr)
+            risk = hist.loss[-1] if record_train else float("nan")
+            opt.lr = lr_schedule.step(epoch, risk, opt.lr)
         hist.lr.append(opt.lr)
         if has_val:
             if hist.val_error[-1] < best_err:
