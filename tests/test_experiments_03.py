@@ -3,23 +3,17 @@ gradients and finite differences, the script in a tiny setting, and the committe
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import relunet as rn
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "03_pooling_ties.py"
+from experiment_scripts import load
 
 
 @pytest.fixture(scope="module")
 def ties():
-    spec = importlib.util.spec_from_file_location("pooling_ties", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("03_pooling_ties.py")
 
 
 def backward_of(layer, x, g):

@@ -10,19 +10,16 @@ have the protocol the chapter describes.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import relunet as rn
+from experiment_scripts import load
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "experiments" / "04_gradient_norms.py"
-_spec = importlib.util.spec_from_file_location("gradient_norms", SCRIPT)
-exp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(exp)
+exp = load("04_gradient_norms.py")
 
 NOTEBOOK = ROOT / "chapters" / "04b_gradient_norms_weights.ipynb"
 SAVED = ROOT / "experiments" / "results"
@@ -44,7 +41,7 @@ def test_the_chapter_runs_the_scripts_code():
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     in_chapter = _functions(code)
-    in_script = _functions(SCRIPT.read_text())
+    in_script = _functions(Path(exp.__file__).read_text())
     for name in exp.SHARED:
         assert name in in_chapter, f"the chapter does not define {name}"
         assert in_chapter[name] == in_script[name], f"{name} differs between chapter and script"

@@ -4,23 +4,17 @@ is a prefix of a longer one (the chapter re-runs 3 epochs of a stored 20-epoch r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "05_sgd.py"
+from experiment_scripts import load
 
 
 @pytest.fixture(scope="module")
 def ex():
-    spec = importlib.util.spec_from_file_location("sgd_05", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("05_sgd.py")
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,14 @@ rerun relies on that)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from experiment_scripts import load
 from relunet import SGD, CrossEntropy, evaluate, fit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-import dropout_overfit as experiment  # noqa: E402
+experiment = load("dropout_overfit.py")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ results it wrote in the full setting."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from experiment_scripts import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "mnist1d_table.py"
@@ -20,11 +20,7 @@ SCRIPT = ROOT / "experiments" / "mnist1d_table.py"
 
 @pytest.fixture(scope="module")
 def table():
-    spec = importlib.util.spec_from_file_location("mnist1d_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load("mnist1d_table.py")
 
 
 @pytest.fixture(scope="module")
